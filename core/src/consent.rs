@@ -1,0 +1,1001 @@
+//! Consent: the customer's choices and the decision rule.
+//!
+//! A [`Choice`] is the customer's decision at one [`ChoiceKey`] `(scope, purpose, data,
+//! channel)`. A later choice at the same key replaces the earlier one; clearing removes it.
+//! [`decide`] answers *may this partner use this data for this purpose on this channel at
+//! `t`?* following the normative rule of the design, and says why.
+//!
+//! # The decision rule
+//! A request that does not fit the catalog is a [`RequestError`], not a decision. Otherwise
+//! the first rule that applies decides:
+//! 1. unknown or erased customer → deny ([`Reason::UnknownCustomer`]);
+//! 2. partner not active → deny ([`Reason::PartnerInactive`]);
+//! 3. outside the partner's approved declarations → deny ([`Reason::NotDeclared`]); the most
+//!    specific containing declaration is kept for rule 6;
+//! 4. among the choices in force at `t` that cover the request, the most specific wins:
+//!    `(scope rank, purpose depth, data depth, channel given)` compared lexicographically;
+//!    at equal rank a refusal wins, then the later seq. A broad *grant* covers only partners
+//!    active when it was made; a broad *refusal* covers every partner;
+//! 5. the winner decides: grant → allow, refuse → deny ([`Reason::Refused`]);
+//! 6. no covering choice: a `contract` declaration with an active relationship, or a
+//!    `legitimate_interest` declaration → allow ([`Reason::LegalBasis`]); else deny
+//!    ([`Reason::NoConsent`]).
+//!
+//! # How it is fast
+//! The state keeps, per key, the list of versions written to it, in a hash map keyed by
+//! small integers that the state interns for every name its choices use. A decision probes
+//! the candidate keys of the request from the most specific down and stops at the first one
+//! in force, so its cost depends on the catalog depth and the partner's roles, not on the
+//! number of choices. Tests check it against a naive scan of every choice.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+
+use crate::catalog::{Catalog, Channel, DataCategory, Pattern, PurposeId};
+use crate::id::{CustomerId, PartnerId};
+use crate::ledger::CustomerChange;
+use crate::partner::{LegalBasis, Partner, PartnerError, PartnerStatus, Role};
+
+/// Whose use a choice is about.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Every partner of the ecosystem (a *broad* scope).
+    Ecosystem,
+    /// Every partner with this role (a *broad* scope).
+    Role(Role),
+    /// One partner.
+    Partner(PartnerId),
+}
+
+impl Scope {
+    /// Rank in the decision rule: partner 2 > role 1 > ecosystem 0.
+    pub fn rank(&self) -> u8 {
+        match self {
+            Scope::Ecosystem => 0,
+            Scope::Role(_) => 1,
+            Scope::Partner(_) => 2,
+        }
+    }
+
+    /// Whether the scope is broad (ecosystem or role).
+    pub fn is_broad(&self) -> bool {
+        !matches!(self, Scope::Partner(_))
+    }
+
+    /// Whether the scope contains the partner (by ID or role).
+    pub fn contains(&self, partner: &Partner) -> bool {
+        match self {
+            Scope::Ecosystem => true,
+            Scope::Role(r) => partner.has_role(*r),
+            Scope::Partner(id) => *id == partner.id,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Ecosystem => f.write_str("ecosystem"),
+            Scope::Role(r) => write!(f, "role:{r}"),
+            Scope::Partner(p) => write!(f, "partner:{p}"),
+        }
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Why a scope text does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a scope (`ecosystem`, `role:<role>` or `partner:<partner id>`)")]
+pub struct ScopeError(String);
+
+impl FromStr for Scope {
+    type Err = ScopeError;
+    fn from_str(s: &str) -> Result<Self, ScopeError> {
+        let err = || ScopeError(s.chars().take(64).collect());
+        if s == "ecosystem" {
+            return Ok(Scope::Ecosystem);
+        }
+        match s.split_once(':') {
+            Some(("role", r)) => r.parse().map(Scope::Role).map_err(|_| err()),
+            Some(("partner", p)) => p.parse().map(Scope::Partner).map_err(|_| err()),
+            _ => Err(err()),
+        }
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where a choice sits: `(scope, purpose, data category, channel)`, each but the scope a
+/// catalog name or `*`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChoiceKey {
+    /// Whose use.
+    pub scope: Scope,
+    /// For which purpose (and its sub-purposes).
+    pub purpose: Pattern<PurposeId>,
+    /// Of which data (and its sub-categories).
+    pub data: Pattern<DataCategory>,
+    /// On which channel.
+    pub channel: Pattern<Channel>,
+}
+
+impl ChoiceKey {
+    /// The rank used to pick the most specific covering choice.
+    pub fn rank(&self) -> (u8, u8, u8, u8) {
+        (
+            self.scope.rank(),
+            self.purpose.depth(),
+            self.data.depth(),
+            u8::from(self.channel != Pattern::Any),
+        )
+    }
+
+    /// Whether the key's purpose, data and channel cover the request's (the scope is checked
+    /// separately).
+    pub fn covers_use(&self, request: &Request) -> bool {
+        self.purpose.covers(&request.purpose)
+            && self.data.covers(&request.data)
+            && match (&self.channel, &request.channel) {
+                (Pattern::Any, _) => true,
+                (Pattern::Is(c), Some(rc)) => c == rc,
+                (Pattern::Is(_), None) => false,
+            }
+    }
+
+    /// Checks the key against the catalog and the known partners: names must exist, and a
+    /// channel may be named only with `*` or a purpose that requires one.
+    pub fn validate(&self, catalog: &Catalog, directory: &Directory) -> Result<(), RequestError> {
+        let requires = match &self.purpose {
+            Pattern::Any => None,
+            Pattern::Is(p) => Some(
+                catalog
+                    .purpose_requires_channel(p.as_str())
+                    .ok_or_else(|| RequestError::UnknownPurpose(p.to_string()))?,
+            ),
+        };
+        if let Pattern::Is(d) = &self.data {
+            if !catalog.has_data(d.as_str()) {
+                return Err(RequestError::UnknownData(d.to_string()));
+            }
+        }
+        if let Pattern::Is(c) = &self.channel {
+            if !catalog.has_channel(c.as_str()) {
+                return Err(RequestError::UnknownChannel(c.to_string()));
+            }
+            if requires == Some(false) {
+                return Err(RequestError::UnexpectedChannel);
+            }
+        }
+        if let Scope::Partner(p) = self.scope {
+            if directory.partner(p).is_none() {
+                return Err(RequestError::UnknownPartner(p));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ChoiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} / {} / {} / {}",
+            self.scope, self.purpose, self.data, self.channel
+        )
+    }
+}
+
+/// Grant or refuse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Verdict {
+    /// The customer allows the use.
+    Grant {
+        /// The legal basis of the grant (normally `consent`).
+        legal_basis: LegalBasis,
+        /// The version of the notice the customer saw.
+        notice_version: String,
+    },
+    /// The customer refuses (or objects to) the use.
+    Refuse,
+}
+
+/// The customer's decision at one key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Choice {
+    /// Grant or refuse.
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    /// When the choice stops being in force (exclusive), if ever.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_at: Option<OffsetDateTime>,
+    /// For broad scopes: the ecosystem ledger position when the choice was made. A broad
+    /// grant covers only partners activated at or before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecosystem_position: Option<u64>,
+}
+
+impl Choice {
+    /// A grant on the basis of consent under the given notice version.
+    pub fn grant(notice_version: impl Into<String>) -> Self {
+        Self {
+            verdict: Verdict::Grant {
+                legal_basis: LegalBasis::Consent,
+                notice_version: notice_version.into(),
+            },
+            expires_at: None,
+            ecosystem_position: None,
+        }
+    }
+
+    /// A refusal.
+    pub fn refuse() -> Self {
+        Self {
+            verdict: Verdict::Refuse,
+            expires_at: None,
+            ecosystem_position: None,
+        }
+    }
+
+    /// The same choice with an expiry.
+    pub fn expiring(mut self, at: OffsetDateTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// Whether it is a grant.
+    pub fn is_grant(&self) -> bool {
+        matches!(self.verdict, Verdict::Grant { .. })
+    }
+
+    /// Whether it is in force at `t` (not expired).
+    pub fn in_force_at(&self, t: OffsetDateTime) -> bool {
+        self.expires_at.is_none_or(|e| t < e)
+    }
+}
+
+/// A use a partner asks about: `(partner, purpose, data category, channel)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// Who asks.
+    pub partner: PartnerId,
+    /// For which purpose.
+    pub purpose: PurposeId,
+    /// Which data.
+    pub data: DataCategory,
+    /// On which channel (only for purposes that require one).
+    pub channel: Option<Channel>,
+}
+
+impl Request {
+    /// A request; names are checked for syntax here and against the catalog by [`decide`].
+    pub fn new(
+        partner: PartnerId,
+        purpose: &str,
+        data: &str,
+        channel: Option<&str>,
+    ) -> Result<Self, RequestError> {
+        Ok(Self {
+            partner,
+            purpose: purpose
+                .parse()
+                .map_err(|_| RequestError::UnknownPurpose(clip(purpose)))?,
+            data: data
+                .parse()
+                .map_err(|_| RequestError::UnknownData(clip(data)))?,
+            channel: channel
+                .map(|c| c.parse().map_err(|_| RequestError::UnknownChannel(clip(c))))
+                .transpose()?,
+        })
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// A request that does not fit the catalog: an error, not a decision.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The purpose is not in the catalog.
+    #[error("unknown purpose `{0}`")]
+    UnknownPurpose(String),
+    /// The data category is not in the catalog.
+    #[error("unknown data category `{0}`")]
+    UnknownData(String),
+    /// The channel is not in the catalog.
+    #[error("unknown channel `{0}`")]
+    UnknownChannel(String),
+    /// The purpose requires a channel and none was given.
+    #[error("this purpose requires a channel")]
+    ChannelRequired,
+    /// A channel was given for a purpose that takes none.
+    #[error("this purpose takes no channel")]
+    UnexpectedChannel,
+    /// The partner is not known to the ecosystem.
+    #[error("unknown partner {0}")]
+    UnknownPartner(PartnerId),
+}
+
+impl RequestError {
+    /// The stable code of the error (`unknown_purpose`, …), as in the decision vectors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::UnknownPurpose(_) => "unknown_purpose",
+            RequestError::UnknownData(_) => "unknown_data",
+            RequestError::UnknownChannel(_) => "unknown_channel",
+            RequestError::ChannelRequired => "channel_required",
+            RequestError::UnexpectedChannel => "unexpected_channel",
+            RequestError::UnknownPartner(_) => "unknown_partner",
+        }
+    }
+}
+
+/// Why a decision came out the way it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "reason", content = "basis")]
+pub enum Reason {
+    /// Rule 5: a covering grant.
+    Granted,
+    /// Rule 6: no covering choice, but the declaration's legal basis carries the use.
+    LegalBasis(LegalBasis),
+    /// Rule 5: a covering refusal (or objection).
+    Refused,
+    /// Rule 6: no covering choice and no legal basis other than consent.
+    NoConsent,
+    /// Rule 3: outside the partner's approved declarations.
+    NotDeclared,
+    /// Rule 2: the partner is not active.
+    PartnerInactive,
+    /// Rule 1: unknown or erased customer.
+    UnknownCustomer,
+}
+
+impl Reason {
+    /// The stable code (`granted`, `legal_basis`, …), as in the decision vectors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::Granted => "granted",
+            Reason::LegalBasis(_) => "legal_basis",
+            Reason::Refused => "refused",
+            Reason::NoConsent => "no_consent",
+            Reason::NotDeclared => "not_declared",
+            Reason::PartnerInactive => "partner_inactive",
+            Reason::UnknownCustomer => "unknown_customer",
+        }
+    }
+
+    /// Whether the reason allows the use.
+    pub fn allows(&self) -> bool {
+        matches!(self, Reason::Granted | Reason::LegalBasis(_))
+    }
+}
+
+/// The choice that decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Winner {
+    /// Its key.
+    pub key: ChoiceKey,
+    /// The ledger seq that wrote it.
+    pub seq: u64,
+}
+
+/// A decision: allowed or not, why, and which choice decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Why.
+    #[serde(flatten)]
+    pub reason: Reason,
+    /// The winning choice, for `granted` and `refused`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub winner: Option<Winner>,
+}
+
+impl Decision {
+    /// Whether the use is allowed.
+    pub fn allowed(&self) -> bool {
+        self.reason.allows()
+    }
+
+    /// A decision without a winning choice.
+    pub fn because(reason: Reason) -> Self {
+        Self {
+            reason,
+            winner: None,
+        }
+    }
+
+    /// The seq of the winning choice, if one decided.
+    pub fn winning_seq(&self) -> Option<u64> {
+        self.winner.as_ref().map(|w| w.seq)
+    }
+}
+
+/// The ecosystem as the decision rule needs it: the catalog and the partners.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    catalog: Catalog,
+    partners: FxHashMap<PartnerId, Partner>,
+    order: Vec<PartnerId>,
+}
+
+impl Directory {
+    /// A directory with no partners.
+    pub fn new(catalog: Catalog) -> Self {
+        Self {
+            catalog,
+            partners: FxHashMap::default(),
+            order: Vec::new(),
+        }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Replaces the catalog.
+    pub fn set_catalog(&mut self, catalog: Catalog) {
+        self.catalog = catalog;
+    }
+
+    /// Adds a partner; a second partner with the same ID is an error.
+    pub fn insert(&mut self, partner: Partner) -> Result<(), PartnerError> {
+        if self.partners.contains_key(&partner.id) {
+            return Err(PartnerError::DuplicatePartner(partner.id));
+        }
+        self.order.push(partner.id);
+        self.partners.insert(partner.id, partner);
+        Ok(())
+    }
+
+    /// A partner by ID.
+    pub fn partner(&self, id: PartnerId) -> Option<&Partner> {
+        self.partners.get(&id)
+    }
+
+    /// A partner by ID, for changes.
+    pub fn partner_mut(&mut self, id: PartnerId) -> Option<&mut Partner> {
+        self.partners.get_mut(&id)
+    }
+
+    /// Every partner, in the order they were added.
+    pub fn partners(&self) -> impl Iterator<Item = &Partner> {
+        self.order.iter().filter_map(|id| self.partners.get(id))
+    }
+}
+
+/// The fold of a customer's ledger: choices, relationships and lifecycle, with their history,
+/// so that the state *as of any time* can be asked.
+#[derive(Debug, Clone, Default)]
+pub struct ConsentState {
+    customer: Option<CustomerId>,
+    last_seq: u64,
+    pub(crate) head: Option<crate::ledger::EntryHash>,
+    registered_at: Option<OffsetDateTime>,
+    erased_at: Option<OffsetDateTime>,
+    merged_into: Option<(CustomerId, OffsetDateTime)>,
+    choices: ChoiceIndex,
+    relationships: FxHashMap<PartnerId, Vec<Version<bool>>>,
+    identifiers: std::collections::BTreeSet<String>,
+}
+
+/// Why a change cannot be recorded in a state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// Records must come in increasing seq order.
+    #[error("seq {got} does not follow {last}")]
+    SeqNotIncreasing {
+        /// The last recorded seq.
+        last: u64,
+        /// The seq offered.
+        got: u64,
+    },
+    /// The customer is erased; nothing more can be recorded but nothing.
+    #[error("the customer is erased")]
+    Erased,
+    /// The customer was merged into another one.
+    #[error("the customer was merged into {0}")]
+    MergedInto(CustomerId),
+    /// The customer is registered twice.
+    #[error("the customer is already registered")]
+    AlreadyRegistered,
+    /// Removing something that is not there.
+    #[error("nothing to remove: {0}")]
+    NothingToRemove(&'static str),
+}
+
+#[derive(Debug, Clone)]
+struct Version<T> {
+    seq: u64,
+    at: OffsetDateTime,
+    value: Option<T>,
+}
+
+/// The value at `t`: the last version (by seq) recorded at or before `t`.
+fn as_of<T>(versions: &[Version<T>], t: OffsetDateTime) -> Option<&Version<T>> {
+    versions.iter().rev().find(|v| v.at <= t)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Packed {
+    scope: u32,
+    purpose: u32,
+    data: u32,
+    channel: u32,
+}
+
+const ANY: u32 = 0;
+const PARTNER_SCOPES: u32 = 8;
+
+#[derive(Debug, Clone, Default)]
+struct ChoiceIndex {
+    names: FxHashMap<Box<str>, u32>,
+    partners: FxHashMap<PartnerId, u32>,
+    slots: FxHashMap<Packed, usize>,
+    keys: Vec<(ChoiceKey, Vec<Version<Choice>>)>,
+}
+
+impl ChoiceIndex {
+    fn intern(&mut self, name: &str) -> u32 {
+        let next = self.names.len() as u32 + 1;
+        *self.names.entry(name.into()).or_insert(next)
+    }
+
+    fn pack(&mut self, key: &ChoiceKey) -> Packed {
+        let scope = match key.scope {
+            Scope::Ecosystem => 0,
+            Scope::Role(r) => 1 + r.index(),
+            Scope::Partner(p) => {
+                let next = self.partners.len() as u32 + PARTNER_SCOPES;
+                *self.partners.entry(p).or_insert(next)
+            }
+        };
+        let mut sym = |p: &str| if p == "*" { ANY } else { self.intern(p) };
+        Packed {
+            scope,
+            purpose: sym(key.purpose.as_str()),
+            data: sym(key.data.as_str()),
+            channel: sym(key.channel.as_str()),
+        }
+    }
+
+    fn record(&mut self, key: &ChoiceKey, version: Version<Choice>) {
+        let packed = self.pack(key);
+        let slot = match self.slots.get(&packed) {
+            Some(&i) => i,
+            None => {
+                self.keys.push((key.clone(), Vec::new()));
+                self.slots.insert(packed, self.keys.len() - 1);
+                self.keys.len() - 1
+            }
+        };
+        self.keys[slot].1.push(version);
+    }
+
+    fn get(&self, packed: &Packed) -> Option<&(ChoiceKey, Vec<Version<Choice>>)> {
+        self.slots.get(packed).map(|&i| &self.keys[i])
+    }
+
+    /// Symbols of `name` and its ancestors that some choice uses, deepest first, then `*`.
+    fn lineage(&self, name: &str, out: &mut [u32; 66]) -> usize {
+        let mut n = 0;
+        let mut rest = name;
+        loop {
+            if let Some(&s) = self.names.get(rest) {
+                out[n] = s;
+                n += 1;
+            }
+            match rest.rfind('.') {
+                Some(i) if n < 65 => rest = &rest[..i],
+                _ => break,
+            }
+        }
+        out[n] = ANY;
+        n + 1
+    }
+}
+
+/// A choice in force at the decision time, with its key and seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChoiceInForce<'a> {
+    /// Its key.
+    pub key: &'a ChoiceKey,
+    /// The choice.
+    pub choice: &'a Choice,
+    /// The seq that wrote it.
+    pub seq: u64,
+    /// When it was recorded.
+    pub recorded_at: OffsetDateTime,
+}
+
+impl ConsentState {
+    /// An empty state for a known customer (as if just registered).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The customer this state belongs to, once a ledger entry named it.
+    pub fn customer(&self) -> Option<CustomerId> {
+        self.customer
+    }
+
+    pub(crate) fn set_customer(&mut self, customer: CustomerId) {
+        self.customer = Some(customer);
+    }
+
+    /// The last seq recorded (0 for none): the consent version.
+    pub fn seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// When the customer was erased, if they were.
+    pub fn erased_at(&self) -> Option<OffsetDateTime> {
+        self.erased_at
+    }
+
+    /// The customer this one was merged into, if any.
+    pub fn merged_into(&self) -> Option<CustomerId> {
+        self.merged_into.map(|(c, _)| c)
+    }
+
+    /// Whether the customer exists (registered and not erased or merged away) at `t`.
+    pub fn is_known_at(&self, t: OffsetDateTime) -> bool {
+        self.registered_at.is_none_or(|r| r <= t)
+            && self.erased_at.is_none_or(|e| e > t)
+            && self.merged_into.is_none_or(|(_, m)| m > t)
+    }
+
+    /// Digests of the identifiers linked now.
+    pub fn identifier_digests(&self) -> impl Iterator<Item = &str> {
+        self.identifiers.iter().map(String::as_str)
+    }
+
+    /// Whether the customer has an active contract relationship with the partner at `t`.
+    pub fn has_relationship_at(&self, partner: PartnerId, t: OffsetDateTime) -> bool {
+        self.relationships
+            .get(&partner)
+            .and_then(|v| as_of(v, t))
+            .is_some_and(|v| v.value == Some(true))
+    }
+
+    /// Records one change at `seq`, made at `at`. Seqs must increase (gaps are allowed here;
+    /// the ledger insists on none). Choices are not checked against a catalog: the facade
+    /// does that before it appends.
+    pub fn record(
+        &mut self,
+        seq: u64,
+        at: OffsetDateTime,
+        change: &CustomerChange,
+    ) -> Result<(), StateError> {
+        if seq <= self.last_seq {
+            return Err(StateError::SeqNotIncreasing {
+                last: self.last_seq,
+                got: seq,
+            });
+        }
+        if self.erased_at.is_some() {
+            return Err(StateError::Erased);
+        }
+        if let Some((into, _)) = self.merged_into {
+            return Err(StateError::MergedInto(into));
+        }
+        match change {
+            CustomerChange::Registered => {
+                if self.registered_at.is_some() || self.last_seq > 0 {
+                    return Err(StateError::AlreadyRegistered);
+                }
+                self.registered_at = Some(at);
+            }
+            CustomerChange::ChoiceSet { key, choice } => {
+                self.choices.record(
+                    key,
+                    Version {
+                        seq,
+                        at,
+                        value: Some(choice.clone()),
+                    },
+                );
+            }
+            CustomerChange::ChoiceCleared { key } => {
+                self.choices.record(
+                    key,
+                    Version {
+                        seq,
+                        at,
+                        value: None,
+                    },
+                );
+            }
+            CustomerChange::IdentifierLinked { digest, .. } => {
+                self.identifiers.insert(digest.clone());
+            }
+            CustomerChange::IdentifierUnlinked { digest } => {
+                if !self.identifiers.remove(digest) {
+                    return Err(StateError::NothingToRemove("identifier not linked"));
+                }
+            }
+            CustomerChange::Merged { survivor, absorbed } => {
+                if Some(*absorbed) == self.customer {
+                    self.merged_into = Some((*survivor, at));
+                }
+            }
+            CustomerChange::Erased => {
+                self.erased_at = Some(at);
+                self.identifiers.clear();
+            }
+            CustomerChange::RelationshipStarted { partner } => {
+                self.relationships
+                    .entry(*partner)
+                    .or_default()
+                    .push(Version {
+                        seq,
+                        at,
+                        value: Some(true),
+                    });
+            }
+            CustomerChange::RelationshipEnded { partner } => {
+                match self.relationships.get_mut(partner) {
+                    Some(versions) if versions.last().and_then(|v| v.value) == Some(true) => {
+                        versions.push(Version {
+                            seq,
+                            at,
+                            value: Some(false),
+                        });
+                    }
+                    _ => return Err(StateError::NothingToRemove("no active relationship")),
+                }
+            }
+        }
+        self.last_seq = seq;
+        Ok(())
+    }
+
+    /// The choices in force at `t` (recorded at or before `t`, not cleared, not expired), in
+    /// the order their keys were first used.
+    pub fn choices_at(&self, t: OffsetDateTime) -> impl Iterator<Item = ChoiceInForce<'_>> {
+        self.choices.keys.iter().filter_map(move |(key, versions)| {
+            let v = as_of(versions, t)?;
+            let choice = v.value.as_ref()?;
+            choice.in_force_at(t).then_some(ChoiceInForce {
+                key,
+                choice,
+                seq: v.seq,
+                recorded_at: v.at,
+            })
+        })
+    }
+
+    /// The latest choice at every key now in the state (cleared keys left out), whatever
+    /// its time or expiry.
+    pub fn current_choices(&self) -> impl Iterator<Item = ChoiceInForce<'_>> {
+        self.choices.keys.iter().filter_map(|(key, versions)| {
+            let v = versions.last()?;
+            let choice = v.value.as_ref()?;
+            Some(ChoiceInForce {
+                key,
+                choice,
+                seq: v.seq,
+                recorded_at: v.at,
+            })
+        })
+    }
+
+    /// The choice at `key` in force at `t`, if it covers `partner` (scope, expiry and the
+    /// disclosed-partners rule).
+    fn covering(
+        &self,
+        packed: &Packed,
+        partner: &Partner,
+        t: OffsetDateTime,
+    ) -> Option<ChoiceInForce<'_>> {
+        let (key, versions) = self.choices.get(packed)?;
+        let v = as_of(versions, t)?;
+        let choice = v.value.as_ref()?;
+        if !choice.in_force_at(t) {
+            return None;
+        }
+        if key.scope.is_broad() && choice.is_grant() && !disclosed(choice, partner) {
+            return None;
+        }
+        Some(ChoiceInForce {
+            key,
+            choice,
+            seq: v.seq,
+            recorded_at: v.at,
+        })
+    }
+}
+
+/// The disclosed-partners rule: a broad grant covers a partner only if it was active when
+/// the grant was made.
+pub fn disclosed(choice: &Choice, partner: &Partner) -> bool {
+    matches!((partner.activated_at, choice.ecosystem_position), (Some(a), Some(p)) if a <= p)
+}
+
+/// Checks a request against the catalog and the partners; returns the partner and whether
+/// the purpose requires a channel.
+pub fn validate_request<'d>(
+    directory: &'d Directory,
+    request: &Request,
+) -> Result<&'d Partner, RequestError> {
+    let catalog = directory.catalog();
+    let requires = catalog
+        .purpose_requires_channel(request.purpose.as_str())
+        .ok_or_else(|| RequestError::UnknownPurpose(request.purpose.to_string()))?;
+    if !catalog.has_data(request.data.as_str()) {
+        return Err(RequestError::UnknownData(request.data.to_string()));
+    }
+    match (&request.channel, requires) {
+        (Some(c), _) if !catalog.has_channel(c.as_str()) => {
+            return Err(RequestError::UnknownChannel(c.to_string()));
+        }
+        (None, true) => return Err(RequestError::ChannelRequired),
+        (Some(_), false) => return Err(RequestError::UnexpectedChannel),
+        _ => {}
+    }
+    directory
+        .partner(request.partner)
+        .ok_or(RequestError::UnknownPartner(request.partner))
+}
+
+/// The decision rule (see the module docs): may `request.partner` make this use of the
+/// customer's data at `t`, given the customer's `state`?
+///
+/// `t` also selects the state: only entries recorded at or before `t` count, so the same
+/// function answers audit questions about the past.
+pub fn decide(
+    state: &ConsentState,
+    directory: &Directory,
+    request: &Request,
+    t: OffsetDateTime,
+) -> Result<Decision, RequestError> {
+    let partner = validate_request(directory, request)?;
+    // Rule 1.
+    if !state.is_known_at(t) {
+        return Ok(Decision::because(Reason::UnknownCustomer));
+    }
+    // Rule 2.
+    if partner.status != PartnerStatus::Active {
+        return Ok(Decision::because(Reason::PartnerInactive));
+    }
+    // Rule 3.
+    let channel = request.channel.as_ref().map(Channel::as_str);
+    let Some(declaration) =
+        partner.declaration_for(request.purpose.as_str(), request.data.as_str(), channel)
+    else {
+        return Ok(Decision::because(Reason::NotDeclared));
+    };
+    // Rules 4 and 5.
+    if let Some(winner) = most_specific(state, partner, request, t) {
+        let reason = if winner.choice.is_grant() {
+            Reason::Granted
+        } else {
+            Reason::Refused
+        };
+        return Ok(Decision {
+            reason,
+            winner: Some(Winner {
+                key: winner.key.clone(),
+                seq: winner.seq,
+            }),
+        });
+    }
+    // Rule 6.
+    let reason = match declaration.legal_basis {
+        LegalBasis::Contract if state.has_relationship_at(partner.id, t) => {
+            Reason::LegalBasis(LegalBasis::Contract)
+        }
+        LegalBasis::LegitimateInterest => Reason::LegalBasis(LegalBasis::LegitimateInterest),
+        _ => Reason::NoConsent,
+    };
+    Ok(Decision::because(reason))
+}
+
+/// Rule 4: the most specific choice in force at `t` that covers the request, if any.
+fn most_specific<'s>(
+    state: &'s ConsentState,
+    partner: &Partner,
+    request: &Request,
+    t: OffsetDateTime,
+) -> Option<ChoiceInForce<'s>> {
+    let index = &state.choices;
+    if index.keys.is_empty() {
+        return None;
+    }
+    let mut purposes = [0u32; 66];
+    let np = index.lineage(request.purpose.as_str(), &mut purposes);
+    let mut data = [0u32; 66];
+    let nd = index.lineage(request.data.as_str(), &mut data);
+    let mut channels = [ANY; 2];
+    let nc = match request
+        .channel
+        .as_ref()
+        .and_then(|c| index.names.get(c.as_str()))
+    {
+        Some(&c) => {
+            channels = [c, ANY];
+            2
+        }
+        None => 1,
+    };
+    let mut roles = [0u32; 3];
+    let mut nr = 0;
+    for role in Role::ALL {
+        if partner.has_role(role) {
+            roles[nr] = 1 + role.index();
+            nr += 1;
+        }
+    }
+    let partner_scope = index.partners.get(&partner.id).copied();
+    // Tiers in rank order: partner (2), roles (1), ecosystem (0).
+    let tiers: [&[u32]; 3] = [
+        partner_scope.as_ref().map_or(&[][..], std::slice::from_ref),
+        &roles[..nr],
+        &[0],
+    ];
+    for scopes in tiers {
+        if scopes.is_empty() {
+            continue;
+        }
+        for &p in &purposes[..np] {
+            for &d in &data[..nd] {
+                for &c in &channels[..nc] {
+                    let mut best: Option<ChoiceInForce<'s>> = None;
+                    for &scope in scopes {
+                        let packed = Packed {
+                            scope,
+                            purpose: p,
+                            data: d,
+                            channel: c,
+                        };
+                        if let Some(found) = state.covering(&packed, partner, t) {
+                            best = Some(match best {
+                                Some(b) if beats(&b, &found) => b,
+                                _ => found,
+                            });
+                        }
+                    }
+                    if best.is_some() {
+                        return best;
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Between two covering choices of equal rank: a refusal wins, then the later seq.
+fn beats(a: &ChoiceInForce<'_>, b: &ChoiceInForce<'_>) -> bool {
+    (!a.choice.is_grant(), a.seq) > (!b.choice.is_grant(), b.seq)
+}

@@ -1,0 +1,454 @@
+//! The ledger: append-only, hash-chained streams of entries, one per customer and one for the
+//! ecosystem, folded into state.
+//!
+//! `hash = SHA-256(RFC 8785 canonical JSON of the entry without its hash)`, written as 64
+//! lowercase hex digits; `prev_hash` is the previous entry's hash (64 zeros for seq 1). A
+//! verifier outside the project can recompute it from the JSON alone.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ring::digest;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+
+use crate::catalog::CatalogSpec;
+use crate::consent::{Choice, ChoiceKey, ConsentState, StateError};
+use crate::id::{CustomerId, EcosystemId, PartnerId, SectorId};
+use crate::partner::{Declaration, Governance, Origin, PartnerStatus, Role};
+
+/// A SHA-256 entry hash.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct EntryHash(pub [u8; 32]);
+
+impl EntryHash {
+    /// The hash of "no previous entry".
+    pub const ZERO: EntryHash = EntryHash([0; 32]);
+
+    /// 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push(HEX[(b >> 4) as usize] as char);
+            s.push(HEX[(b & 15) as usize] as char);
+        }
+        s
+    }
+}
+
+impl fmt::Display for EntryHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for EntryHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EntryHash({})", self.to_hex())
+    }
+}
+
+impl FromStr for EntryHash {
+    type Err = LedgerError;
+    fn from_str(s: &str) -> Result<Self, LedgerError> {
+        let bad = || LedgerError::Malformed("a hash is 64 lowercase hex digits".into());
+        if s.len() != 64 {
+            return Err(bad());
+        }
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let mut out = [0u8; 32];
+        for (i, pair) in s.as_bytes().chunks_exact(2).enumerate() {
+            out[i] = (nibble(pair[0]).ok_or_else(bad)? << 4) | nibble(pair[1]).ok_or_else(bad)?;
+        }
+        Ok(EntryHash(out))
+    }
+}
+
+impl Serialize for EntryHash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for EntryHash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Who made a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Actor {
+    /// The customer, in a session of their own.
+    Customer,
+    /// A partner, at its own touchpoint.
+    Partner {
+        /// Which partner.
+        partner: PartnerId,
+    },
+    /// The orchestrator's staff or automation.
+    Orchestrator,
+}
+
+/// A change to a customer's stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CustomerChange {
+    /// The customer exists (always seq 1).
+    Registered,
+    /// A choice at a key (replacing any earlier one there).
+    ChoiceSet {
+        /// Where.
+        key: ChoiceKey,
+        /// What.
+        choice: Choice,
+    },
+    /// The choice at a key is removed.
+    ChoiceCleared {
+        /// Where.
+        key: ChoiceKey,
+    },
+    /// An identifier was linked; the ledger keeps only a keyed digest of it.
+    IdentifierLinked {
+        /// Kind of identifier (`email`, `phone`, `federated`, `partner_account`).
+        kind: String,
+        /// Keyed digest of the normalised identifier.
+        digest: String,
+    },
+    /// An identifier was unlinked.
+    IdentifierUnlinked {
+        /// Keyed digest of the normalised identifier.
+        digest: String,
+    },
+    /// Two customers were found to be one; written to both streams.
+    Merged {
+        /// The customer that remains.
+        survivor: CustomerId,
+        /// The customer folded into it.
+        absorbed: CustomerId,
+    },
+    /// The customer was erased; the pseudonymous ledger stays as proof.
+    Erased,
+    /// A contract relationship with a partner began.
+    RelationshipStarted {
+        /// The partner.
+        partner: PartnerId,
+    },
+    /// A contract relationship with a partner ended.
+    RelationshipEnded {
+        /// The partner.
+        partner: PartnerId,
+    },
+}
+
+/// A change to the ecosystem's stream: catalog, governance and partners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EcosystemChange {
+    /// The catalog is (re)placed.
+    CatalogSet {
+        /// The new catalog.
+        catalog: CatalogSpec,
+    },
+    /// The governance mode and allow-list are set.
+    GovernanceSet {
+        /// The new governance.
+        governance: Governance,
+    },
+    /// A partner enrolled; its starting status follows from the governance and the origin.
+    PartnerEnrolled {
+        /// Its ID.
+        partner: PartnerId,
+        /// Display name.
+        name: String,
+        /// Roles.
+        roles: Vec<Role>,
+        /// Pseudonym sector (default: the partner ID).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sector: Option<SectorId>,
+        /// Who enrolled it.
+        origin: Origin,
+    },
+    /// A partner changed status.
+    PartnerStatusChanged {
+        /// The partner.
+        partner: PartnerId,
+        /// The new status.
+        to: PartnerStatus,
+    },
+    /// A partner declared a use; approved at once or pending, per the governance.
+    DeclarationAdded {
+        /// The partner.
+        partner: PartnerId,
+        /// The declaration (its `status` is decided by the fold, not taken from here).
+        declaration: Declaration,
+        /// Who declared it.
+        origin: Origin,
+    },
+    /// The orchestrator approved a pending declaration.
+    DeclarationApproved {
+        /// The partner.
+        partner: PartnerId,
+        /// Index into the partner's declarations.
+        index: usize,
+    },
+}
+
+/// One ledger entry of stream `S` with change type `C`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry<S, C> {
+    /// The stream (customer or ecosystem) the entry belongs to.
+    pub stream: S,
+    /// Position in the stream, from 1, without gaps.
+    pub seq: u64,
+    /// When it was recorded (UTC, microsecond precision).
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+    /// Who made the change.
+    pub actor: Actor,
+    /// The change.
+    pub change: C,
+    /// The previous entry's hash (zeros for seq 1).
+    pub prev_hash: EntryHash,
+    /// SHA-256 of the canonical JSON of all the fields above.
+    pub hash: EntryHash,
+}
+
+/// An entry of a customer's stream.
+pub type CustomerEntry = Entry<CustomerId, CustomerChange>;
+/// An entry of the ecosystem's stream.
+pub type EcosystemEntry = Entry<EcosystemId, EcosystemChange>;
+
+#[derive(Serialize)]
+struct Unsealed<'a, S, C> {
+    stream: &'a S,
+    seq: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    recorded_at: OffsetDateTime,
+    actor: &'a Actor,
+    change: &'a C,
+    prev_hash: &'a EntryHash,
+}
+
+/// Normalises a time for the ledger: UTC, cut to whole microseconds (what SQL stores keep).
+pub fn ledger_time(t: OffsetDateTime) -> OffsetDateTime {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let micros = t.nanosecond() / 1_000 * 1_000;
+    t.replace_nanosecond(micros).unwrap_or(t)
+}
+
+impl<S: Serialize + Clone + PartialEq, C: Serialize> Entry<S, C> {
+    /// A new entry after `prev` (or the first one when `prev` is `None`), hashed.
+    pub fn next(
+        stream: S,
+        prev: Option<(u64, EntryHash)>,
+        recorded_at: OffsetDateTime,
+        actor: Actor,
+        change: C,
+    ) -> Result<Self, LedgerError> {
+        let (seq, prev_hash) = match prev {
+            None => (1, EntryHash::ZERO),
+            Some((seq, hash)) => (
+                seq.checked_add(1)
+                    .ok_or(LedgerError::Malformed("seq overflow".into()))?,
+                hash,
+            ),
+        };
+        let recorded_at = ledger_time(recorded_at);
+        let mut entry = Self {
+            stream,
+            seq,
+            recorded_at,
+            actor,
+            change,
+            prev_hash,
+            hash: EntryHash::ZERO,
+        };
+        entry.hash = entry.compute_hash()?;
+        Ok(entry)
+    }
+
+    /// The canonical bytes the hash is taken over: RFC 8785 JSON of the entry without `hash`.
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, LedgerError> {
+        let body = Unsealed {
+            stream: &self.stream,
+            seq: self.seq,
+            recorded_at: self.recorded_at,
+            actor: &self.actor,
+            change: &self.change,
+            prev_hash: &self.prev_hash,
+        };
+        serde_json_canonicalizer::to_vec(&body).map_err(|e| LedgerError::Malformed(e.to_string()))
+    }
+
+    /// Recomputes the hash from the other fields.
+    pub fn compute_hash(&self) -> Result<EntryHash, LedgerError> {
+        let bytes = self.canonical_bytes()?;
+        let d = digest::digest(&digest::SHA256, &bytes);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        Ok(EntryHash(out))
+    }
+}
+
+/// What is wrong with a chain, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainProblem {
+    /// The entry's fields do not hash to its `hash` (it was edited).
+    Edited,
+    /// The entry's `prev_hash` is not the previous entry's hash (something before it was
+    /// dropped, edited or reordered).
+    BrokenLink,
+    /// The entry's seq is not the next one (an entry was dropped, reordered or appended out
+    /// of order).
+    OutOfOrder,
+    /// The entry belongs to another stream.
+    WrongStream,
+}
+
+/// A chain that does not verify: the first seq position at which it breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("ledger chain breaks at seq {seq}: {problem:?}")]
+pub struct ChainError {
+    /// The position (1-based) at which the chain first breaks.
+    pub seq: u64,
+    /// What is wrong there.
+    pub problem: ChainProblem,
+}
+
+/// Verifies a whole stream from seq 1: every entry hashes to its `hash`, links to the one
+/// before, belongs to the same stream and comes in order. Reports the first break.
+pub fn verify<S, C>(entries: &[Entry<S, C>]) -> Result<(), ChainError>
+where
+    S: Serialize + Clone + PartialEq,
+    C: Serialize,
+{
+    verify_from(entries, None)
+}
+
+/// Verifies a stream segment that continues after `(seq, hash)` (or from the start).
+pub fn verify_from<S, C>(
+    entries: &[Entry<S, C>],
+    after: Option<(u64, EntryHash)>,
+) -> Result<(), ChainError>
+where
+    S: Serialize + Clone + PartialEq,
+    C: Serialize,
+{
+    let (mut seq, mut prev) = after.unwrap_or((0, EntryHash::ZERO));
+    let stream = entries.first().map(|e| &e.stream);
+    for entry in entries {
+        let expected = seq + 1;
+        let at = |problem| ChainError {
+            seq: expected,
+            problem,
+        };
+        if Some(&entry.stream) != stream {
+            return Err(at(ChainProblem::WrongStream));
+        }
+        if entry.seq != expected {
+            return Err(at(ChainProblem::OutOfOrder));
+        }
+        if entry.compute_hash().ok() != Some(entry.hash) {
+            return Err(at(ChainProblem::Edited));
+        }
+        if entry.prev_hash != prev {
+            return Err(at(ChainProblem::BrokenLink));
+        }
+        seq = expected;
+        prev = entry.hash;
+    }
+    Ok(())
+}
+
+/// Errors of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    /// The entry does not continue the state's chain.
+    #[error("entry does not continue the chain: {0}")]
+    Chain(#[from] ChainError),
+    /// The change is not valid in the current state.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A stream's first entry must register it.
+    #[error("a customer stream must start with `registered`")]
+    NotRegistered,
+    /// The entry is for another customer than the state.
+    #[error("entry is for another customer")]
+    WrongCustomer,
+    /// An ecosystem change is not valid in the current ecosystem state.
+    #[error("invalid ecosystem change: {0}")]
+    Ecosystem(String),
+    /// Text or bytes that do not form an entry.
+    #[error("malformed ledger data: {0}")]
+    Malformed(String),
+}
+
+fn check_link<S, C>(
+    entry: &Entry<S, C>,
+    seq: u64,
+    head: Option<EntryHash>,
+) -> Result<(), ChainError> {
+    let expected = seq + 1;
+    if entry.seq != expected {
+        return Err(ChainError {
+            seq: expected,
+            problem: ChainProblem::OutOfOrder,
+        });
+    }
+    if entry.prev_hash != head.unwrap_or(EntryHash::ZERO) {
+        return Err(ChainError {
+            seq: expected,
+            problem: ChainProblem::BrokenLink,
+        });
+    }
+    Ok(())
+}
+
+impl ConsentState {
+    /// Folds one entry into the state. The entry must continue the chain (next seq, linked to
+    /// the head) and be valid in the state; on error the state is unchanged. The entry's own
+    /// hash is trusted here: run [`verify`] on streams from untrusted sources.
+    pub fn apply(&mut self, entry: &CustomerEntry) -> Result<(), LedgerError> {
+        check_link(entry, self.seq(), self.head)?;
+        match self.customer() {
+            None if entry.change != CustomerChange::Registered => {
+                return Err(LedgerError::NotRegistered);
+            }
+            Some(c) if c != entry.stream => return Err(LedgerError::WrongCustomer),
+            _ => {}
+        }
+        // `record` checks everything before it changes anything, so an error leaves the
+        // state as it was.
+        self.record(entry.seq, entry.recorded_at, &entry.change)?;
+        self.set_customer(entry.stream);
+        self.head = Some(entry.hash);
+        Ok(())
+    }
+
+    /// Replays a whole stream into a fresh state (deterministic).
+    pub fn replay<'a>(
+        entries: impl IntoIterator<Item = &'a CustomerEntry>,
+    ) -> Result<Self, LedgerError> {
+        let mut state = ConsentState::new();
+        for e in entries {
+            state.apply(e)?;
+        }
+        Ok(state)
+    }
+
+    /// The chain head to append after: `(seq, hash)` of the last entry, if any.
+    pub fn head(&self) -> Option<(u64, EntryHash)> {
+        self.head.map(|h| (self.seq(), h))
+    }
+}
