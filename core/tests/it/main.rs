@@ -1,0 +1,6 @@
+//! Integration tests of tessera-core: one binary, one module per concern.
+
+mod golden;
+mod naive;
+mod props;
+mod vectors;
