@@ -15,9 +15,11 @@ pub mod catalog;
 pub mod consent;
 pub mod ecosystem;
 pub mod id;
+pub mod identity;
 pub mod ledger;
 pub mod partner;
 pub mod receipt;
+pub mod store;
 
 pub use catalog::{Catalog, Channel, DataCategory, Pattern, PurposeId};
 pub use consent::{
@@ -32,4 +34,6 @@ pub use ledger::{
 pub use partner::{
     Declaration, Governance, GovernanceMode, LegalBasis, Origin, Partner, PartnerStatus, Role,
 };
+pub use identity::{Identifier, Proof};
 pub use receipt::{PublicKey, Receipt, ReceiptSigner, SignedReceipt};
+pub use store::{IdentityStore, LedgerStore, PartnerStore, PseudonymStore, Store, StoreError};

@@ -1,0 +1,186 @@
+//! Storage traits: what a backend must do for the [`Ecosystem`](crate::facade::Ecosystem)
+//! facade. Core owns the traits; each backend is its own crate (memory, Postgres), and one
+//! conformance suite (`tessera-store-conformance`) checks that they all behave the same.
+//!
+//! The traits use native `async fn` in traits (written as `impl Future + Send` so that every
+//! future can cross threads) and need no runtime. Every operation touches one customer, one
+//! partner, one identifier or one pseudonym: no transaction spans two customers, so a backend
+//! can run on a distributed SQL engine.
+//!
+//! Errors map to the semantic variants of [`StoreError`], which callers and the conformance
+//! suite match on.
+
+use std::future::Future;
+
+use crate::id::{CustomerId, PartnerId, Pseudonym, SectorId};
+use crate::identity::Identifier;
+use crate::ledger::{CustomerEntry, EcosystemEntry};
+use crate::partner::Partner;
+
+/// What a store operation can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A precondition failed: a stale expected seq or version, or a unique value that is
+    /// already taken. Nothing was written.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The backend cannot be reached or failed transiently; the call may be retried.
+    /// Nothing half-written remains.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The input is not acceptable (e.g. entries that do not belong to the stream).
+    /// Nothing was written.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The stored data is damaged (e.g. does not decode).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The per-customer and ecosystem ledgers.
+pub trait LedgerStore: Send + Sync {
+    /// Appends `entries` (consecutive seqs, all of `customer`) after `expected_seq`, the seq
+    /// the caller believes is last (0 for an empty stream). All or nothing: if the stream's
+    /// last seq is not `expected_seq`, fails with [`StoreError::Conflict`] and writes nothing.
+    fn append(
+        &self,
+        customer: CustomerId,
+        expected_seq: u64,
+        entries: &[CustomerEntry],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The entries of `customer` with seq ≥ `from_seq`, in order (empty if none).
+    fn read(
+        &self,
+        customer: CustomerId,
+        from_seq: u64,
+    ) -> impl Future<Output = Result<Vec<CustomerEntry>, StoreError>> + Send;
+
+    /// The last seq of `customer`'s stream (0 if it has none).
+    fn last_seq(&self, customer: CustomerId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Appends to the ecosystem ledger, as [`LedgerStore::append`].
+    fn append_ecosystem(
+        &self,
+        expected_seq: u64,
+        entries: &[EcosystemEntry],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The ecosystem entries with seq ≥ `from_seq`, in order.
+    fn read_ecosystem(&self, from_seq: u64) -> impl Future<Output = Result<Vec<EcosystemEntry>, StoreError>> + Send;
+}
+
+/// Identifiers, merge aliases and customer profiles.
+pub trait IdentityStore: Send + Sync {
+    /// The customer an identifier is linked to.
+    fn resolve(&self, identifier: &Identifier) -> impl Future<Output = Result<Option<CustomerId>, StoreError>> + Send;
+
+    /// Links an identifier to a customer. Linking it again to the same customer is a no-op;
+    /// if it belongs to another customer, [`StoreError::Conflict`].
+    fn link(
+        &self,
+        identifier: &Identifier,
+        customer: CustomerId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Unlinks an identifier from `customer`; [`StoreError::NotFound`] if it is not linked
+    /// to that customer.
+    fn unlink(
+        &self,
+        identifier: &Identifier,
+        customer: CustomerId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Moves an identifier from one customer to another in one step (used by merge);
+    /// [`StoreError::NotFound`] if it is not linked to `from`.
+    fn relink(
+        &self,
+        identifier: &Identifier,
+        from: CustomerId,
+        to: CustomerId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every identifier linked to `customer`, in a stable order.
+    fn identifiers(&self, customer: CustomerId) -> impl Future<Output = Result<Vec<Identifier>, StoreError>> + Send;
+
+    /// Records that `absorbed` was merged into `survivor`. Setting the same alias again is
+    /// a no-op; a different survivor for the same absorbed ID is [`StoreError::Conflict`].
+    fn set_alias(
+        &self,
+        absorbed: CustomerId,
+        survivor: CustomerId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The survivor an absorbed ID was merged into, if any (one hop).
+    fn alias(&self, absorbed: CustomerId) -> impl Future<Output = Result<Option<CustomerId>, StoreError>> + Send;
+
+    /// Stores the customer's profile (free JSON), replacing any earlier one.
+    fn put_profile(
+        &self,
+        customer: CustomerId,
+        profile: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The customer's profile, if any.
+    fn profile(&self, customer: CustomerId)
+    -> impl Future<Output = Result<Option<serde_json::Value>, StoreError>> + Send;
+
+    /// Deletes every identifier and the profile of `customer` (erasure). Idempotent.
+    fn erase(&self, customer: CustomerId) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Partner records (a projection of the ecosystem ledger, with versions for optimistic
+/// concurrency).
+pub trait PartnerStore: Send + Sync {
+    /// Creates a partner; [`StoreError::Conflict`] if the ID exists.
+    fn create_partner(&self, partner: &Partner) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A partner by ID.
+    fn partner(&self, id: PartnerId) -> impl Future<Output = Result<Option<Partner>, StoreError>> + Send;
+
+    /// Every partner, ordered by ID.
+    fn partners(&self) -> impl Future<Output = Result<Vec<Partner>, StoreError>> + Send;
+
+    /// Replaces a partner whose stored version is `expected_version`; the stored record
+    /// then has version `expected_version + 1` whatever `partner.version` says.
+    /// [`StoreError::Conflict`] on a version mismatch, [`StoreError::NotFound`] if absent.
+    fn update_partner(
+        &self,
+        partner: &Partner,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The pseudonym index: pseudonym + sector → customer.
+pub trait PseudonymStore: Send + Sync {
+    /// Records that `pseudonym` in `sector` is `customer`. Recording the same mapping again
+    /// is a no-op; the same pseudonym for another customer is [`StoreError::Conflict`]
+    /// unless `replace` is set (used when a merge points the absorbed pseudonym at the
+    /// survivor).
+    fn put_pseudonym(
+        &self,
+        sector: &SectorId,
+        pseudonym: &Pseudonym,
+        customer: CustomerId,
+        replace: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The customer behind a pseudonym in a sector.
+    fn resolve_pseudonym(
+        &self,
+        sector: &SectorId,
+        pseudonym: &Pseudonym,
+    ) -> impl Future<Output = Result<Option<CustomerId>, StoreError>> + Send;
+
+    /// Deletes every pseudonym that resolves to `customer` (erasure). Idempotent.
+    fn forget_pseudonyms(&self, customer: CustomerId) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Everything the facade needs from a backend. Handles are cheap to clone and share.
+pub trait Store: LedgerStore + IdentityStore + PartnerStore + PseudonymStore + Clone + 'static {}
+
+impl<T> Store for T where T: LedgerStore + IdentityStore + PartnerStore + PseudonymStore + Clone + 'static {}
