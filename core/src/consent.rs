@@ -499,6 +499,7 @@ impl Directory {
 pub struct ConsentState {
     customer: Option<CustomerId>,
     last_seq: u64,
+    last_at: Option<OffsetDateTime>,
     pub(crate) head: Option<crate::ledger::EntryHash>,
     registered_at: Option<OffsetDateTime>,
     erased_at: Option<OffsetDateTime>,
@@ -658,6 +659,11 @@ impl ConsentState {
         self.last_seq
     }
 
+    /// When the last change was recorded.
+    pub fn last_recorded_at(&self) -> Option<OffsetDateTime> {
+        self.last_at
+    }
+
     /// When the customer was erased, if they were.
     pub fn erased_at(&self) -> Option<OffsetDateTime> {
         self.erased_at
@@ -777,6 +783,7 @@ impl ConsentState {
             }
         }
         self.last_seq = seq;
+        self.last_at = Some(at);
         Ok(())
     }
 

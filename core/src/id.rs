@@ -198,6 +198,11 @@ impl SectorId {
         Self(partner.to_string())
     }
 
+    /// The sector of the orchestrator's own pseudonyms in an ecosystem.
+    pub fn orchestrator_of(ecosystem: &EcosystemId) -> Self {
+        Self(format!("{ecosystem}/orchestrator"))
+    }
+
     /// The sector name.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -293,6 +298,10 @@ impl PseudonymSecret {
         let mut bytes = [0u8; 32];
         rng.fill(&mut bytes).map_err(|_| IdError::Random)?;
         Self::from_bytes(&bytes)
+    }
+
+    pub(crate) fn key(&self) -> &hmac::Key {
+        &self.0
     }
 
     /// The pseudonym of `customer` in `sector`:
