@@ -156,6 +156,7 @@ pub mod ledger;
 pub mod partner;
 pub mod receipt;
 pub mod store;
+pub mod token;
 
 pub use catalog::{Catalog, Channel, DataCategory, Pattern, PurposeId};
 pub use consent::{
