@@ -22,7 +22,12 @@ use crate::ledger::{
 };
 use crate::partner::{Declaration, Governance, Origin, Partner, PartnerStatus, Role};
 use crate::receipt::{ReceiptError, ReceiptSigner, SignedReceipt};
-use crate::store::{Store, StoreError};
+use crate::store::{Revocation, Store, StoreError, TokenRecord};
+use crate::token::{self, Claims, Grant, IssuedToken, KeySet, RootKey, TokenError};
+
+/// The default lifetime of a capability token: it bounds how long a verifier that cannot
+/// reach the revocation feed may act on withdrawn consent.
+pub const DEFAULT_TOKEN_TTL: time::Duration = time::Duration::minutes(10);
 
 /// How many times a write re-reads and retries after losing an optimistic-concurrency race.
 const RETRIES: usize = 16;
@@ -58,6 +63,15 @@ pub enum EcosystemError {
     /// An ID could not be made.
     #[error(transparent)]
     Id(#[from] IdError),
+    /// The partner is not active (no token can be issued to it).
+    #[error("partner {0} is not active")]
+    PartnerInactive(PartnerId),
+    /// The customer allows the partner nothing: no token is issued.
+    #[error("nothing is granted to this partner")]
+    NothingGranted,
+    /// A token could not be made.
+    #[error(transparent)]
+    Token(#[from] TokenError),
     /// Too many concurrent writers to the same stream; try again.
     #[error("gave up after {RETRIES} write conflicts")]
     Contended,
@@ -99,6 +113,8 @@ pub struct Secrets {
     pub pseudonyms: PseudonymSecret,
     /// Key that signs receipts.
     pub receipts: ReceiptSigner,
+    /// Root key that signs capability tokens.
+    pub tokens: RootKey,
 }
 
 /// One customer choice as listed to the customer.
@@ -151,7 +167,7 @@ pub struct Ecosystem<S> {
     cache: quick_cache::sync::Cache<CustomerId, Arc<ConsentState>>,
 }
 
-impl<S: Store> Ecosystem<S> {
+impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
     /// Opens the ecosystem on `store`: replays its ecosystem ledger, or writes the first
     /// entries (catalog and governance) when it is empty.
     pub async fn open(store: S, config: EcosystemConfig, secrets: Secrets, now: OffsetDateTime) -> Result<Self, EcosystemError> {
@@ -311,7 +327,9 @@ impl<S: Store> Ecosystem<S> {
 
     /// Suspends an active partner: every decision for it becomes a denial.
     pub async fn suspend_partner(&self, partner: PartnerId, now: OffsetDateTime) -> Result<Partner, EcosystemError> {
-        self.set_partner_status(partner, PartnerStatus::Suspended, now).await
+        let p = self.set_partner_status(partner, PartnerStatus::Suspended, now).await?;
+        self.store.revoke_partner_tokens(partner, now).await?;
+        Ok(p)
     }
 
     /// Reinstates a suspended partner (`Suspended → Active`).
@@ -322,7 +340,9 @@ impl<S: Store> Ecosystem<S> {
 
     /// Offboards a partner for good.
     pub async fn offboard_partner(&self, partner: PartnerId, now: OffsetDateTime) -> Result<Partner, EcosystemError> {
-        self.set_partner_status(partner, PartnerStatus::Offboarded, now).await
+        let p = self.set_partner_status(partner, PartnerStatus::Offboarded, now).await?;
+        self.store.revoke_partner_tokens(partner, now).await?;
+        Ok(p)
     }
 
     fn require_status(&self, partner: PartnerId, status: PartnerStatus) -> Result<(), EcosystemError> {
@@ -424,7 +444,9 @@ impl<S: Store> Ecosystem<S> {
             }
             match self.store.append(customer, state.seq(), &entries).await {
                 Ok(()) => {
-                    self.cache.insert(customer, Arc::new(next));
+                    let next = Arc::new(next);
+                    self.cache.insert(customer, Arc::clone(&next));
+                    self.revoke_if_narrowed(customer, &state, &next, now).await?;
                     return Ok(entries);
                 }
                 Err(StoreError::Conflict(_)) => continue,
@@ -541,6 +563,114 @@ impl<S: Store> Ecosystem<S> {
         }
         verify(&entries).map_err(LedgerError::from)?;
         Ok(entries)
+    }
+
+    // ----- capability tokens --------------------------------------------------------------
+
+    /// The key set partners verify tokens with.
+    pub fn token_keys(&self) -> KeySet {
+        let mut keys = KeySet::new();
+        // The key is well-formed by construction; an error here would leave the set empty,
+        // which only makes verification fail closed.
+        let _ = keys.insert(self.secrets.tokens.id(), &self.secrets.tokens.public_bytes());
+        keys
+    }
+
+    /// Every concrete use the partner's approved declarations contain and `decide` allows at
+    /// `t`, with the earliest expiry of the choices behind them.
+    pub fn grants_at(
+        &self,
+        state: &ConsentState,
+        partner: &Partner,
+        t: OffsetDateTime,
+    ) -> (std::collections::BTreeSet<Grant>, Option<OffsetDateTime>) {
+        let eco = self.ecosystem();
+        grants_at(eco.directory(), state, partner, t)
+    }
+
+    /// Issues a capability token for what the customer allows the partner now. It expires
+    /// after `ttl` (or earlier, when a grant behind it expires), and its revocation ids are
+    /// stored so that withdrawing consent revokes it.
+    pub async fn issue_token(
+        &self,
+        customer: CustomerId,
+        partner: PartnerId,
+        ttl: time::Duration,
+        now: OffsetDateTime,
+        rng: &dyn SecureRandom,
+    ) -> Result<IssuedToken, EcosystemError> {
+        let customer = self.canonical_customer(customer).await?;
+        let eco = self.ecosystem();
+        let p = eco.directory().partner(partner).ok_or(EcosystemError::UnknownPartner(partner))?;
+        if p.status != PartnerStatus::Active {
+            return Err(EcosystemError::PartnerInactive(partner));
+        }
+        if ttl <= time::Duration::ZERO {
+            return Err(EcosystemError::Invalid("a token needs a positive lifetime".into()));
+        }
+        let state = self.known_state(customer, now).await?;
+        let (grants, earliest) = grants_at(eco.directory(), &state, p, now);
+        if grants.is_empty() {
+            return Err(EcosystemError::NothingGranted);
+        }
+        let expires_at = earliest.map_or(now + ttl, |e| e.min(now + ttl));
+        let claims = Claims {
+            ecosystem: eco.id().clone(),
+            partner,
+            subject: self.pseudonym_for(customer, partner).await?,
+            grants,
+            consent_version: state.seq(),
+            expires_at: token::token_time(expires_at),
+        };
+        let issued = token::issue(&self.secrets.tokens, &claims, rng)?;
+        let record = TokenRecord {
+            customer,
+            partner,
+            consent_version: state.seq(),
+            revocation_ids: issued.revocation_ids.clone(),
+            issued_at: crate::ledger::ledger_time(now),
+            expires_at: issued.claims.expires_at,
+        };
+        self.store.record_token(&record).await?;
+        // A change that raced with the issuance must not leave a wider token alive.
+        let latest = self.known_state(customer, now).await?;
+        if latest.seq() != state.seq() {
+            self.revoke_if_narrowed(customer, &state, &latest, now).await?;
+        }
+        Ok(issued)
+    }
+
+    /// Revocation feed entries after `cursor`.
+    pub async fn revocations_since(&self, cursor: u64, limit: usize) -> Result<Vec<Revocation>, EcosystemError> {
+        Ok(self.store.revocations_since(cursor, limit).await?)
+    }
+
+    /// Revokes the tokens of every partner that lost a grant between `before` and `after`.
+    async fn revoke_if_narrowed(
+        &self,
+        customer: CustomerId,
+        before: &ConsentState,
+        after: &ConsentState,
+        now: OffsetDateTime,
+    ) -> Result<(), EcosystemError> {
+        let holders = self.store.token_partners(customer, now).await?;
+        if holders.is_empty() {
+            return Ok(());
+        }
+        if !after.is_known_at(now) {
+            self.store.revoke_tokens(customer, None, now).await?;
+            return Ok(());
+        }
+        let eco = self.ecosystem();
+        for partner in holders {
+            let Some(p) = eco.directory().partner(partner) else { continue };
+            let (had, _) = grants_at(eco.directory(), before, p, now);
+            let (has, _) = grants_at(eco.directory(), after, p, now);
+            if !had.is_subset(&has) || p.status != PartnerStatus::Active {
+                self.store.revoke_tokens(customer, Some(partner), now).await?;
+            }
+        }
+        Ok(())
     }
 
     // ----- relationships ----------------------------------------------------------------
@@ -719,6 +849,8 @@ impl<S: Store> Ecosystem<S> {
         }
         self.append_changes(absorbed, &Actor::Orchestrator, now, |_| Ok(vec![CustomerChange::Merged { survivor, absorbed }]))
             .await?;
+        // Tokens name the absorbed customer's pseudonyms: they die with it.
+        self.store.revoke_tokens(absorbed, None, now).await?;
         Ok(MergeEvent { survivor, absorbed, pseudonyms, refusals_won })
     }
 
@@ -727,6 +859,7 @@ impl<S: Store> Ecosystem<S> {
     /// `unknown_customer`.
     pub async fn erase(&self, customer: CustomerId, now: OffsetDateTime) -> Result<(), EcosystemError> {
         self.append_changes(customer, &Actor::Customer, now, |_| Ok(vec![CustomerChange::Erased])).await?;
+        self.store.revoke_tokens(customer, None, now).await?;
         self.store.erase(customer).await?;
         self.store.forget_pseudonyms(customer).await?;
         Ok(())
@@ -791,4 +924,40 @@ fn actor_for(origin: Origin, partner: PartnerId) -> Actor {
         Origin::Orchestrator => Actor::Orchestrator,
         Origin::SelfService => Actor::Partner { partner },
     }
+}
+
+/// Every concrete use inside the partner's approved declarations that `decide` allows at `t`,
+/// and the earliest expiry among the choices that allow them.
+fn grants_at(
+    directory: &consent::Directory,
+    state: &ConsentState,
+    partner: &Partner,
+    t: OffsetDateTime,
+) -> (std::collections::BTreeSet<Grant>, Option<OffsetDateTime>) {
+    let catalog = directory.catalog();
+    let mut grants = std::collections::BTreeSet::new();
+    let mut earliest: Option<OffsetDateTime> = None;
+    let in_force: BTreeMap<u64, Option<OffsetDateTime>> = state.choices_at(t).map(|c| (c.seq, c.choice.expires_at)).collect();
+    for d in partner.declarations.iter().filter(|d| d.status == crate::partner::DeclarationStatus::Approved) {
+        let purposes = catalog.purposes().filter(|p| d.purpose.contains(&p.id));
+        for p in purposes {
+            let data = catalog.data_categories().filter(|c| d.data.iter().any(|dd| dd.contains(c)));
+            for data in data {
+                let channels: Vec<Option<&crate::catalog::Channel>> =
+                    if p.requires_channel { d.channels.iter().map(Some).collect() } else { vec![None] };
+                for channel in channels {
+                    let request = Request { partner: partner.id, purpose: p.id.clone(), data: data.clone(), channel: channel.cloned() };
+                    if let Ok(decision) = consent::decide(state, directory, &request, t) {
+                        if decision.allowed() {
+                            if let Some(Some(e)) = decision.winning_seq().and_then(|seq| in_force.get(&seq)) {
+                                earliest = Some(earliest.map_or(*e, |x| x.min(*e)));
+                            }
+                            grants.insert(Grant { purpose: request.purpose, data: request.data, channel: request.channel });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (grants, earliest)
 }

@@ -173,5 +173,5 @@ pub use partner::{
 };
 pub use identity::{Identifier, Proof};
 pub use receipt::{PublicKey, Receipt, ReceiptSigner, SignedReceipt};
-pub use store::{IdentityStore, LedgerStore, PartnerStore, PseudonymStore, Store, StoreError};
+pub use store::{IdentityStore, LedgerStore, PartnerStore, PseudonymStore, Revocation, Store, StoreError, TokenRecord, TokenStore};
 pub use facade::{Ecosystem, EcosystemConfig, EcosystemError, Secrets};

@@ -180,6 +180,77 @@ pub trait PseudonymStore: Send + Sync {
     fn forget_pseudonyms(&self, customer: CustomerId) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A token the ecosystem issued: its revocation ids with the customer, partner and
+/// consent version it was cut from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TokenRecord {
+    /// The customer.
+    pub customer: CustomerId,
+    /// The partner it was issued to.
+    pub partner: PartnerId,
+    /// The customer's ledger seq it was cut from.
+    pub consent_version: u64,
+    /// Its revocation ids, lowercase hex.
+    pub revocation_ids: Vec<String>,
+    /// When it was issued.
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: time::OffsetDateTime,
+    /// When it expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: time::OffsetDateTime,
+}
+
+/// One entry of the revocation feed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Revocation {
+    /// The feed position: strictly increasing across the whole feed.
+    pub cursor: u64,
+    /// The revoked id, lowercase hex.
+    pub revocation_id: String,
+    /// The partner whose token it was (so a partner can follow only its own revocations).
+    pub partner: PartnerId,
+    /// When the token would have expired (after that the entry no longer matters).
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: time::OffsetDateTime,
+}
+
+/// Issued tokens and the revocation feed.
+pub trait TokenStore: Send + Sync {
+    /// Records an issued token.
+    fn record_token(&self, record: &TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The partners holding live (unexpired at `now`, unrevoked) tokens of the customer.
+    fn token_partners(
+        &self,
+        customer: CustomerId,
+        now: time::OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<PartnerId>, StoreError>> + Send;
+
+    /// Revokes every live token of the customer (only those of `partner` when given) and
+    /// publishes their ids on the feed, returning the new feed entries. Revoking twice
+    /// publishes nothing new.
+    fn revoke_tokens(
+        &self,
+        customer: CustomerId,
+        partner: Option<PartnerId>,
+        now: time::OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<Revocation>, StoreError>> + Send;
+
+    /// Revokes every live token of a partner, for all customers (suspension).
+    fn revoke_partner_tokens(
+        &self,
+        partner: PartnerId,
+        now: time::OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<Revocation>, StoreError>> + Send;
+
+    /// Feed entries with a cursor greater than `cursor`, oldest first, at most `limit`.
+    fn revocations_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Revocation>, StoreError>> + Send;
+}
+
 /// Everything the facade needs from a backend. Handles are cheap to clone and share.
 pub trait Store: LedgerStore + IdentityStore + PartnerStore + PseudonymStore + Clone + 'static {}
 
