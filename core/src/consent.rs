@@ -222,8 +222,13 @@ pub enum Verdict {
 }
 
 /// The customer's decision at one key.
+///
+/// It is written flat (`{"decision": "grant", "legal_basis": …, "expires_at": …}`) and read
+/// through [`ChoiceWire`]: serde does not support `deny_unknown_fields` together with
+/// `flatten` (every verdict field would count as unknown, so no choice could be read back),
+/// and without it unknown fields would be dropped silently.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ChoiceWire")]
 pub struct Choice {
     /// Grant or refuse.
     #[serde(flatten)]
@@ -239,6 +244,53 @@ pub struct Choice {
     /// grant covers only partners activated at or before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecosystem_position: Option<u64>,
+}
+
+/// The JSON form of a [`Choice`], as read: every field at one level, none unknown.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChoiceWire {
+    decision: WireDecision,
+    #[serde(default)]
+    legal_basis: Option<LegalBasis>,
+    #[serde(default)]
+    notice_version: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    ecosystem_position: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WireDecision {
+    Grant,
+    Refuse,
+}
+
+impl TryFrom<ChoiceWire> for Choice {
+    type Error = &'static str;
+
+    fn try_from(w: ChoiceWire) -> Result<Self, &'static str> {
+        let verdict = match (w.decision, w.legal_basis, w.notice_version) {
+            (WireDecision::Grant, Some(legal_basis), Some(notice_version)) => Verdict::Grant {
+                legal_basis,
+                notice_version,
+            },
+            (WireDecision::Grant, _, _) => {
+                return Err("a grant needs `legal_basis` and `notice_version`");
+            }
+            (WireDecision::Refuse, None, None) => Verdict::Refuse,
+            (WireDecision::Refuse, _, _) => {
+                return Err("a refusal has no `legal_basis` or `notice_version`");
+            }
+        };
+        Ok(Self {
+            verdict,
+            expires_at: w.expires_at,
+            ecosystem_position: w.ecosystem_position,
+        })
+    }
 }
 
 impl Choice {
