@@ -346,14 +346,14 @@ impl Catalog {
             }
         }
         for d in &spec.data {
-            if let Some(parent) = d.parent() {
-                if !data.contains_key(parent.as_str()) {
-                    return Err(CatalogError::MissingParent {
-                        kind: "data category",
-                        name: d.to_string(),
-                        parent: parent.to_string(),
-                    });
-                }
+            if let Some(parent) = d.parent()
+                && !data.contains_key(parent.as_str())
+            {
+                return Err(CatalogError::MissingParent {
+                    kind: "data category",
+                    name: d.to_string(),
+                    parent: parent.to_string(),
+                });
             }
         }
         let mut channels = FxHashMap::default();

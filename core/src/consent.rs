@@ -174,10 +174,10 @@ impl ChoiceKey {
                     .ok_or_else(|| RequestError::UnknownPurpose(p.to_string()))?,
             ),
         };
-        if let Pattern::Is(d) = &self.data {
-            if !catalog.has_data(d.as_str()) {
-                return Err(RequestError::UnknownData(d.to_string()));
-            }
+        if let Pattern::Is(d) = &self.data
+            && !catalog.has_data(d.as_str())
+        {
+            return Err(RequestError::UnknownData(d.to_string()));
         }
         if let Pattern::Is(c) = &self.channel {
             if !catalog.has_channel(c.as_str()) {
@@ -187,10 +187,10 @@ impl ChoiceKey {
                 return Err(RequestError::UnexpectedChannel);
             }
         }
-        if let Scope::Partner(p) = self.scope {
-            if directory.partner(p).is_none() {
-                return Err(RequestError::UnknownPartner(p));
-            }
+        if let Scope::Partner(p) = self.scope
+            && directory.partner(p).is_none()
+        {
+            return Err(RequestError::UnknownPartner(p));
         }
         Ok(())
     }
@@ -1017,11 +1017,7 @@ fn most_specific<'s>(
     }
     let partner_scope = index.partners.get(&partner.id).copied();
     // Tiers in rank order: partner (2), roles (1), ecosystem (0).
-    let tiers: [&[u32]; 3] = [
-        partner_scope.as_ref().map_or(&[][..], std::slice::from_ref),
-        &roles[..nr],
-        &[0],
-    ];
+    let tiers: [&[u32]; 3] = [partner_scope.as_slice(), &roles[..nr], &[0]];
     for scopes in tiers {
         if scopes.is_empty() {
             continue;

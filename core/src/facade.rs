@@ -13,12 +13,17 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::catalog::Catalog;
-use crate::consent::{self, Choice, ChoiceKey, ConsentState, Decision, Reason, Request, RequestError};
+use crate::consent::{
+    self, Choice, ChoiceKey, ConsentState, Decision, Reason, Request, RequestError,
+};
 use crate::ecosystem::EcosystemState;
-use crate::id::{CustomerId, EcosystemId, IdError, PartnerId, Pseudonym, PseudonymSecret, SectorId};
+use crate::id::{
+    CustomerId, EcosystemId, IdError, PartnerId, Pseudonym, PseudonymSecret, SectorId,
+};
 use crate::identity::{Identifier, Proof, identifier_digest};
 use crate::ledger::{
-    Actor, CustomerChange, CustomerEntry, EcosystemChange, EcosystemEntry, Entry, LedgerError, verify,
+    Actor, CustomerChange, CustomerEntry, EcosystemChange, EcosystemEntry, Entry, LedgerError,
+    verify,
 };
 use crate::partner::{Declaration, Governance, Origin, Partner, PartnerStatus, Role};
 use crate::receipt::{ReceiptError, ReceiptSigner, SignedReceipt};
@@ -99,7 +104,10 @@ impl EcosystemConfig {
         Self {
             id,
             catalog,
-            governance: Governance { mode: crate::partner::GovernanceMode::Centralized, allow_list: Vec::new() },
+            governance: Governance {
+                mode: crate::partner::GovernanceMode::Centralized,
+                allow_list: Vec::new(),
+            },
             cache_capacity: 100_000,
             orchestrator_sector,
         }
@@ -170,7 +178,12 @@ pub struct Ecosystem<S> {
 impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
     /// Opens the ecosystem on `store`: replays its ecosystem ledger, or writes the first
     /// entries (catalog and governance) when it is empty.
-    pub async fn open(store: S, config: EcosystemConfig, secrets: Secrets, now: OffsetDateTime) -> Result<Self, EcosystemError> {
+    pub async fn open(
+        store: S,
+        config: EcosystemConfig,
+        secrets: Secrets,
+        now: OffsetDateTime,
+    ) -> Result<Self, EcosystemError> {
         let state = EcosystemState::new(config.id.clone(), config.catalog.clone());
         let this = Self {
             store,
@@ -182,11 +195,18 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
         this.refresh_ecosystem().await?;
         if this.ecosystem().position() == 0 {
             let first = [
-                EcosystemChange::CatalogSet { catalog: config.catalog.spec().clone() },
-                EcosystemChange::GovernanceSet { governance: config.governance },
+                EcosystemChange::CatalogSet {
+                    catalog: config.catalog.spec().clone(),
+                },
+                EcosystemChange::GovernanceSet {
+                    governance: config.governance,
+                },
             ];
             for change in first {
-                match this.ecosystem_change(change, Actor::Orchestrator, now).await {
+                match this
+                    .ecosystem_change(change, Actor::Orchestrator, now)
+                    .await
+                {
                     // Another process opened the same store at the same moment.
                     Ok(_) | Err(EcosystemError::Contended) => {}
                     Err(e) => return Err(e),
@@ -249,8 +269,18 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
         for _ in 0..RETRIES {
             let current = self.ecosystem();
             current.check(&change)?;
-            let entry = EcosystemEntry::next(current.id().clone(), current.head(), now, actor.clone(), change.clone())?;
-            match self.store.append_ecosystem(current.position(), std::slice::from_ref(&entry)).await {
+            let entry = EcosystemEntry::next(
+                current.id().clone(),
+                current.head(),
+                now,
+                actor.clone(),
+                change.clone(),
+            )?;
+            match self
+                .store
+                .append_ecosystem(current.position(), std::slice::from_ref(&entry))
+                .await
+            {
                 Ok(()) => {
                     let mut next = (*current).clone();
                     next.apply(&entry)?;
@@ -266,7 +296,11 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
 
     async fn project_partner(&self, id: PartnerId) -> Result<Partner, EcosystemError> {
         let eco = self.ecosystem();
-        let partner = eco.directory().partner(id).cloned().ok_or(EcosystemError::UnknownPartner(id))?;
+        let partner = eco
+            .directory()
+            .partner(id)
+            .cloned()
+            .ok_or(EcosystemError::UnknownPartner(id))?;
         match self.store.partner(id).await? {
             None => self.store.create_partner(&partner).await?,
             Some(stored) => self.store.update_partner(&partner, stored.version).await?,
@@ -288,8 +322,15 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
         rng: &dyn SecureRandom,
     ) -> Result<Partner, EcosystemError> {
         let id = PartnerId::generate(now, rng)?;
-        let change = EcosystemChange::PartnerEnrolled { partner: id, name: name.to_owned(), roles, sector, origin };
-        self.ecosystem_change(change, actor_for(origin, id), now).await?;
+        let change = EcosystemChange::PartnerEnrolled {
+            partner: id,
+            name: name.to_owned(),
+            roles,
+            sector,
+            origin,
+        };
+        self.ecosystem_change(change, actor_for(origin, id), now)
+            .await?;
         self.project_partner(id).await
     }
 
@@ -301,77 +342,146 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
         origin: Origin,
         now: OffsetDateTime,
     ) -> Result<Partner, EcosystemError> {
-        let change = EcosystemChange::DeclarationAdded { partner, declaration, origin };
-        self.ecosystem_change(change, actor_for(origin, partner), now).await?;
+        let change = EcosystemChange::DeclarationAdded {
+            partner,
+            declaration,
+            origin,
+        };
+        self.ecosystem_change(change, actor_for(origin, partner), now)
+            .await?;
         self.project_partner(partner).await
     }
 
     /// Approves a pending declaration (by its index in the partner's declarations).
-    pub async fn approve_declaration(&self, partner: PartnerId, index: usize, now: OffsetDateTime) -> Result<Partner, EcosystemError> {
+    pub async fn approve_declaration(
+        &self,
+        partner: PartnerId,
+        index: usize,
+        now: OffsetDateTime,
+    ) -> Result<Partner, EcosystemError> {
         let change = EcosystemChange::DeclarationApproved { partner, index };
-        self.ecosystem_change(change, Actor::Orchestrator, now).await?;
+        self.ecosystem_change(change, Actor::Orchestrator, now)
+            .await?;
         self.project_partner(partner).await
     }
 
-    async fn set_partner_status(&self, partner: PartnerId, to: PartnerStatus, now: OffsetDateTime) -> Result<Partner, EcosystemError> {
+    async fn set_partner_status(
+        &self,
+        partner: PartnerId,
+        to: PartnerStatus,
+        now: OffsetDateTime,
+    ) -> Result<Partner, EcosystemError> {
         let change = EcosystemChange::PartnerStatusChanged { partner, to };
-        self.ecosystem_change(change, Actor::Orchestrator, now).await?;
+        self.ecosystem_change(change, Actor::Orchestrator, now)
+            .await?;
         self.project_partner(partner).await
     }
 
     /// Approves an applied partner (`Applied → Active`).
-    pub async fn approve_partner(&self, partner: PartnerId, now: OffsetDateTime) -> Result<Partner, EcosystemError> {
+    pub async fn approve_partner(
+        &self,
+        partner: PartnerId,
+        now: OffsetDateTime,
+    ) -> Result<Partner, EcosystemError> {
         self.require_status(partner, PartnerStatus::Applied)?;
-        self.set_partner_status(partner, PartnerStatus::Active, now).await
+        self.set_partner_status(partner, PartnerStatus::Active, now)
+            .await
     }
 
     /// Suspends an active partner: every decision for it becomes a denial.
-    pub async fn suspend_partner(&self, partner: PartnerId, now: OffsetDateTime) -> Result<Partner, EcosystemError> {
-        let p = self.set_partner_status(partner, PartnerStatus::Suspended, now).await?;
+    pub async fn suspend_partner(
+        &self,
+        partner: PartnerId,
+        now: OffsetDateTime,
+    ) -> Result<Partner, EcosystemError> {
+        let p = self
+            .set_partner_status(partner, PartnerStatus::Suspended, now)
+            .await?;
         self.store.revoke_partner_tokens(partner, now).await?;
         Ok(p)
     }
 
     /// Reinstates a suspended partner (`Suspended → Active`).
-    pub async fn reinstate_partner(&self, partner: PartnerId, now: OffsetDateTime) -> Result<Partner, EcosystemError> {
+    pub async fn reinstate_partner(
+        &self,
+        partner: PartnerId,
+        now: OffsetDateTime,
+    ) -> Result<Partner, EcosystemError> {
         self.require_status(partner, PartnerStatus::Suspended)?;
-        self.set_partner_status(partner, PartnerStatus::Active, now).await
+        self.set_partner_status(partner, PartnerStatus::Active, now)
+            .await
     }
 
     /// Offboards a partner for good.
-    pub async fn offboard_partner(&self, partner: PartnerId, now: OffsetDateTime) -> Result<Partner, EcosystemError> {
-        let p = self.set_partner_status(partner, PartnerStatus::Offboarded, now).await?;
+    pub async fn offboard_partner(
+        &self,
+        partner: PartnerId,
+        now: OffsetDateTime,
+    ) -> Result<Partner, EcosystemError> {
+        let p = self
+            .set_partner_status(partner, PartnerStatus::Offboarded, now)
+            .await?;
         self.store.revoke_partner_tokens(partner, now).await?;
         Ok(p)
     }
 
-    fn require_status(&self, partner: PartnerId, status: PartnerStatus) -> Result<(), EcosystemError> {
+    fn require_status(
+        &self,
+        partner: PartnerId,
+        status: PartnerStatus,
+    ) -> Result<(), EcosystemError> {
         let eco = self.ecosystem();
-        let p = eco.directory().partner(partner).ok_or(EcosystemError::UnknownPartner(partner))?;
+        let p = eco
+            .directory()
+            .partner(partner)
+            .ok_or(EcosystemError::UnknownPartner(partner))?;
         if p.status == status {
             Ok(())
         } else {
-            Err(EcosystemError::Invalid(format!("partner is {:?}, not {status:?}", p.status)))
+            Err(EcosystemError::Invalid(format!(
+                "partner is {:?}, not {status:?}",
+                p.status
+            )))
         }
     }
 
     // ----- customers ------------------------------------------------------------------
 
     /// Registers a new customer and returns its ID.
-    pub async fn register(&self, now: OffsetDateTime, rng: &dyn SecureRandom) -> Result<CustomerId, EcosystemError> {
+    pub async fn register(
+        &self,
+        now: OffsetDateTime,
+        rng: &dyn SecureRandom,
+    ) -> Result<CustomerId, EcosystemError> {
         let customer = CustomerId::generate(now, rng)?;
-        let entry = CustomerEntry::next(customer, None, now, Actor::Customer, CustomerChange::Registered)?;
-        self.store.append(customer, 0, std::slice::from_ref(&entry)).await?;
+        let entry = CustomerEntry::next(
+            customer,
+            None,
+            now,
+            Actor::Customer,
+            CustomerChange::Registered,
+        )?;
+        self.store
+            .append(customer, 0, std::slice::from_ref(&entry))
+            .await?;
         let mut state = ConsentState::new();
         state.apply(&entry)?;
         self.cache.insert(customer, Arc::new(state));
-        let pseudonym = self.secrets.pseudonyms.pseudonym(&self.orchestrator_sector, customer);
-        self.store.put_pseudonym(&self.orchestrator_sector, &pseudonym, customer, false).await?;
+        let pseudonym = self
+            .secrets
+            .pseudonyms
+            .pseudonym(&self.orchestrator_sector, customer);
+        self.store
+            .put_pseudonym(&self.orchestrator_sector, &pseudonym, customer, false)
+            .await?;
         Ok(customer)
     }
 
     /// The customer behind an ID, following a merge alias to the survivor.
-    pub async fn canonical_customer(&self, customer: CustomerId) -> Result<CustomerId, EcosystemError> {
+    pub async fn canonical_customer(
+        &self,
+        customer: CustomerId,
+    ) -> Result<CustomerId, EcosystemError> {
         let mut current = customer;
         // Aliases form chains when a survivor is itself merged later; bound the walk.
         for _ in 0..16 {
@@ -384,16 +494,19 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
     }
 
     /// The current state of a customer (cached; never older than the store's last seq).
-    async fn state(&self, customer: CustomerId) -> Result<Option<Arc<ConsentState>>, EcosystemError> {
+    async fn state(
+        &self,
+        customer: CustomerId,
+    ) -> Result<Option<Arc<ConsentState>>, EcosystemError> {
         let last = self.store.last_seq(customer).await?;
         if last == 0 {
             return Ok(None);
         }
         let cached = self.cache.get(&customer);
-        if let Some(state) = &cached {
-            if state.seq() == last {
-                return Ok(cached);
-            }
+        if let Some(state) = &cached
+            && state.seq() == last
+        {
+            return Ok(cached);
         }
         let (mut state, from) = match cached {
             Some(s) if s.seq() < last => ((*s).clone(), s.seq() + 1),
@@ -409,7 +522,11 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
         Ok(Some(state))
     }
 
-    async fn known_state(&self, customer: CustomerId, now: OffsetDateTime) -> Result<Arc<ConsentState>, EcosystemError> {
+    async fn known_state(
+        &self,
+        customer: CustomerId,
+        now: OffsetDateTime,
+    ) -> Result<Arc<ConsentState>, EcosystemError> {
         match self.state(customer).await? {
             Some(s) if s.is_known_at(now) => Ok(s),
             _ => Err(EcosystemError::UnknownCustomer(customer)),
@@ -446,7 +563,8 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
                 Ok(()) => {
                     let next = Arc::new(next);
                     self.cache.insert(customer, Arc::clone(&next));
-                    self.revoke_if_narrowed(customer, &state, &next, now).await?;
+                    self.revoke_if_narrowed(customer, &state, &next, now)
+                        .await?;
                     return Ok(entries);
                 }
                 Err(StoreError::Conflict(_)) => continue,
@@ -470,12 +588,17 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
         let eco = self.ecosystem();
         key.validate(eco.directory().catalog(), eco.directory())?;
         if choice.expires_at.is_some_and(|e| e <= now) {
-            return Err(EcosystemError::Invalid("the choice would expire before it is recorded".into()));
+            return Err(EcosystemError::Invalid(
+                "the choice would expire before it is recorded".into(),
+            ));
         }
         choice.ecosystem_position = key.scope.is_broad().then_some(eco.position());
         let entries = self
             .append_changes(customer, &actor, now, |_| {
-                Ok(vec![CustomerChange::ChoiceSet { key: key.clone(), choice: choice.clone() }])
+                Ok(vec![CustomerChange::ChoiceSet {
+                    key: key.clone(),
+                    choice: choice.clone(),
+                }])
             })
             .await?;
         self.receipt_for(customer, &entries, now)
@@ -500,19 +623,39 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
         self.receipt_for(customer, &entries, now)
     }
 
-    fn receipt_for(&self, customer: CustomerId, entries: &[CustomerEntry], now: OffsetDateTime) -> Result<SignedReceipt, EcosystemError> {
-        let entry = entries.last().ok_or_else(|| EcosystemError::Invalid("nothing recorded".into()))?;
-        let principal = self.secrets.pseudonyms.pseudonym(&self.orchestrator_sector, customer);
+    fn receipt_for(
+        &self,
+        customer: CustomerId,
+        entries: &[CustomerEntry],
+        now: OffsetDateTime,
+    ) -> Result<SignedReceipt, EcosystemError> {
+        let entry = entries
+            .last()
+            .ok_or_else(|| EcosystemError::Invalid("nothing recorded".into()))?;
+        let principal = self
+            .secrets
+            .pseudonyms
+            .pseudonym(&self.orchestrator_sector, customer);
         Ok(self.secrets.receipts.receipt(entry, principal, now)?)
     }
 
     /// Answers a partner's request now.
-    pub async fn check(&self, customer: CustomerId, request: &Request, now: OffsetDateTime) -> Result<Decision, EcosystemError> {
+    pub async fn check(
+        &self,
+        customer: CustomerId,
+        request: &Request,
+        now: OffsetDateTime,
+    ) -> Result<Decision, EcosystemError> {
         self.check_at(customer, request, now).await
     }
 
     /// Answers a request *as of `t`* (an audit question: was it allowed then?).
-    pub async fn check_at(&self, customer: CustomerId, request: &Request, t: OffsetDateTime) -> Result<Decision, EcosystemError> {
+    pub async fn check_at(
+        &self,
+        customer: CustomerId,
+        request: &Request,
+        t: OffsetDateTime,
+    ) -> Result<Decision, EcosystemError> {
         let eco = self.ecosystem();
         consent::validate_request(eco.directory(), request)?;
         let state = match self.state(customer).await? {
@@ -529,7 +672,11 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
     }
 
     /// The customer's choices as they stand now, with "N partners joined since".
-    pub async fn choices(&self, customer: CustomerId, now: OffsetDateTime) -> Result<Vec<ListedChoice>, EcosystemError> {
+    pub async fn choices(
+        &self,
+        customer: CustomerId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<ListedChoice>, EcosystemError> {
         let state = self.known_state(customer, now).await?;
         let eco = self.ecosystem();
         Ok(state
@@ -556,7 +703,10 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
     }
 
     /// The customer's whole ledger, verified.
-    pub async fn history(&self, customer: CustomerId) -> Result<Vec<CustomerEntry>, EcosystemError> {
+    pub async fn history(
+        &self,
+        customer: CustomerId,
+    ) -> Result<Vec<CustomerEntry>, EcosystemError> {
         let entries = self.store.read(customer, 1).await?;
         if entries.is_empty() {
             return Err(EcosystemError::UnknownCustomer(customer));
@@ -572,7 +722,10 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
         let mut keys = KeySet::new();
         // The key is well-formed by construction; an error here would leave the set empty,
         // which only makes verification fail closed.
-        let _ = keys.insert(self.secrets.tokens.id(), &self.secrets.tokens.public_bytes());
+        let _ = keys.insert(
+            self.secrets.tokens.id(),
+            &self.secrets.tokens.public_bytes(),
+        );
         keys
     }
 
@@ -601,12 +754,17 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
     ) -> Result<IssuedToken, EcosystemError> {
         let customer = self.canonical_customer(customer).await?;
         let eco = self.ecosystem();
-        let p = eco.directory().partner(partner).ok_or(EcosystemError::UnknownPartner(partner))?;
+        let p = eco
+            .directory()
+            .partner(partner)
+            .ok_or(EcosystemError::UnknownPartner(partner))?;
         if p.status != PartnerStatus::Active {
             return Err(EcosystemError::PartnerInactive(partner));
         }
         if ttl <= time::Duration::ZERO {
-            return Err(EcosystemError::Invalid("a token needs a positive lifetime".into()));
+            return Err(EcosystemError::Invalid(
+                "a token needs a positive lifetime".into(),
+            ));
         }
         let state = self.known_state(customer, now).await?;
         let (grants, earliest) = grants_at(eco.directory(), &state, p, now);
@@ -635,13 +793,18 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
         // A change that raced with the issuance must not leave a wider token alive.
         let latest = self.known_state(customer, now).await?;
         if latest.seq() != state.seq() {
-            self.revoke_if_narrowed(customer, &state, &latest, now).await?;
+            self.revoke_if_narrowed(customer, &state, &latest, now)
+                .await?;
         }
         Ok(issued)
     }
 
     /// Revocation feed entries after `cursor`.
-    pub async fn revocations_since(&self, cursor: u64, limit: usize) -> Result<Vec<Revocation>, EcosystemError> {
+    pub async fn revocations_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<Vec<Revocation>, EcosystemError> {
         Ok(self.store.revocations_since(cursor, limit).await?)
     }
 
@@ -663,11 +826,15 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
         }
         let eco = self.ecosystem();
         for partner in holders {
-            let Some(p) = eco.directory().partner(partner) else { continue };
+            let Some(p) = eco.directory().partner(partner) else {
+                continue;
+            };
             let (had, _) = grants_at(eco.directory(), before, p, now);
             let (has, _) = grants_at(eco.directory(), after, p, now);
             if !had.is_subset(&has) || p.status != PartnerStatus::Active {
-                self.store.revoke_tokens(customer, Some(partner), now).await?;
+                self.store
+                    .revoke_tokens(customer, Some(partner), now)
+                    .await?;
             }
         }
         Ok(())
@@ -676,13 +843,20 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
     // ----- relationships ----------------------------------------------------------------
 
     /// Records that the customer has a contract with the partner (enables `contract` uses).
-    pub async fn start_relationship(&self, customer: CustomerId, partner: PartnerId, now: OffsetDateTime) -> Result<(), EcosystemError> {
+    pub async fn start_relationship(
+        &self,
+        customer: CustomerId,
+        partner: PartnerId,
+        now: OffsetDateTime,
+    ) -> Result<(), EcosystemError> {
         if self.ecosystem().directory().partner(partner).is_none() {
             return Err(EcosystemError::UnknownPartner(partner));
         }
         self.append_changes(customer, &Actor::Partner { partner }, now, |state| {
             if state.has_relationship_at(partner, now) {
-                return Err(EcosystemError::Invalid("the relationship is already active".into()));
+                return Err(EcosystemError::Invalid(
+                    "the relationship is already active".into(),
+                ));
             }
             Ok(vec![CustomerChange::RelationshipStarted { partner }])
         })
@@ -691,7 +865,12 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
     }
 
     /// Records that the contract ended.
-    pub async fn end_relationship(&self, customer: CustomerId, partner: PartnerId, now: OffsetDateTime) -> Result<(), EcosystemError> {
+    pub async fn end_relationship(
+        &self,
+        customer: CustomerId,
+        partner: PartnerId,
+        now: OffsetDateTime,
+    ) -> Result<(), EcosystemError> {
         self.append_changes(customer, &Actor::Partner { partner }, now, |state| {
             if !state.has_relationship_at(partner, now) {
                 return Err(EcosystemError::Invalid("no active relationship".into()));
@@ -707,7 +886,12 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
     /// Links the identifier proven by `proof` to the customer (whose session the caller has
     /// checked). A second customer cannot take an identifier:
     /// [`EcosystemError::IdentifierTaken`].
-    pub async fn link(&self, customer: CustomerId, proof: &Proof, now: OffsetDateTime) -> Result<(), EcosystemError> {
+    pub async fn link(
+        &self,
+        customer: CustomerId,
+        proof: &Proof,
+        now: OffsetDateTime,
+    ) -> Result<(), EcosystemError> {
         self.known_state(customer, now).await?;
         let identifier = proof.identifier();
         match self.store.link(identifier, customer).await {
@@ -721,7 +905,10 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
                 if state.identifier_digests().any(|d| d == digest) {
                     return Ok(vec![]);
                 }
-                Ok(vec![CustomerChange::IdentifierLinked { kind: identifier.kind().into(), digest: digest.clone() }])
+                Ok(vec![CustomerChange::IdentifierLinked {
+                    kind: identifier.kind().into(),
+                    digest: digest.clone(),
+                }])
             })
             .await;
         if let Err(e) = result {
@@ -733,17 +920,28 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
     }
 
     /// Unlinks an identifier from the customer.
-    pub async fn unlink(&self, customer: CustomerId, identifier: &Identifier, now: OffsetDateTime) -> Result<(), EcosystemError> {
+    pub async fn unlink(
+        &self,
+        customer: CustomerId,
+        identifier: &Identifier,
+        now: OffsetDateTime,
+    ) -> Result<(), EcosystemError> {
         self.known_state(customer, now).await?;
         let digest = identifier_digest(self.secrets.pseudonyms.key(), identifier);
         match self.store.unlink(identifier, customer).await {
             Ok(()) => {}
-            Err(StoreError::NotFound(_)) => return Err(EcosystemError::Invalid("identifier not linked to this customer".into())),
+            Err(StoreError::NotFound(_)) => {
+                return Err(EcosystemError::Invalid(
+                    "identifier not linked to this customer".into(),
+                ));
+            }
             Err(e) => return Err(e.into()),
         }
         self.append_changes(customer, &Actor::Customer, now, |state| {
             if state.identifier_digests().any(|d| d == digest) {
-                Ok(vec![CustomerChange::IdentifierUnlinked { digest: digest.clone() }])
+                Ok(vec![CustomerChange::IdentifierUnlinked {
+                    digest: digest.clone(),
+                }])
             } else {
                 Ok(vec![])
             }
@@ -753,7 +951,10 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
     }
 
     /// The customer an identifier belongs to (following merges).
-    pub async fn resolve(&self, identifier: &Identifier) -> Result<Option<CustomerId>, EcosystemError> {
+    pub async fn resolve(
+        &self,
+        identifier: &Identifier,
+    ) -> Result<Option<CustomerId>, EcosystemError> {
         match self.store.resolve(identifier).await? {
             Some(c) => Ok(Some(self.canonical_customer(c).await?)),
             None => Ok(None),
@@ -762,18 +963,34 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
 
     /// The pseudonym a partner sees for the customer; recorded in the pseudonym index so
     /// the orchestrator can resolve it back.
-    pub async fn pseudonym_for(&self, customer: CustomerId, partner: PartnerId) -> Result<Pseudonym, EcosystemError> {
+    pub async fn pseudonym_for(
+        &self,
+        customer: CustomerId,
+        partner: PartnerId,
+    ) -> Result<Pseudonym, EcosystemError> {
         let eco = self.ecosystem();
-        let p = eco.directory().partner(partner).ok_or(EcosystemError::UnknownPartner(partner))?;
+        let p = eco
+            .directory()
+            .partner(partner)
+            .ok_or(EcosystemError::UnknownPartner(partner))?;
         let pseudonym = self.secrets.pseudonyms.pseudonym(&p.sector, customer);
-        self.store.put_pseudonym(&p.sector, &pseudonym, customer, false).await?;
+        self.store
+            .put_pseudonym(&p.sector, &pseudonym, customer, false)
+            .await?;
         Ok(pseudonym)
     }
 
     /// The customer behind a partner's pseudonym (following merges).
-    pub async fn resolve_pseudonym(&self, partner: PartnerId, pseudonym: &Pseudonym) -> Result<Option<CustomerId>, EcosystemError> {
+    pub async fn resolve_pseudonym(
+        &self,
+        partner: PartnerId,
+        pseudonym: &Pseudonym,
+    ) -> Result<Option<CustomerId>, EcosystemError> {
         let eco = self.ecosystem();
-        let p = eco.directory().partner(partner).ok_or(EcosystemError::UnknownPartner(partner))?;
+        let p = eco
+            .directory()
+            .partner(partner)
+            .ok_or(EcosystemError::UnknownPartner(partner))?;
         match self.store.resolve_pseudonym(&p.sector, pseudonym).await? {
             Some(c) => Ok(Some(self.canonical_customer(c).await?)),
             None => Ok(None),
@@ -784,28 +1001,46 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
     /// wins* on any key both hold, the absorbed ID and its pseudonyms resolve to the
     /// survivor from now on, and the returned event names each partner's old and new
     /// pseudonym. Re-running an interrupted merge completes it.
-    pub async fn merge(&self, survivor: CustomerId, absorbed: CustomerId, now: OffsetDateTime) -> Result<MergeEvent, EcosystemError> {
+    pub async fn merge(
+        &self,
+        survivor: CustomerId,
+        absorbed: CustomerId,
+        now: OffsetDateTime,
+    ) -> Result<MergeEvent, EcosystemError> {
         if survivor == absorbed {
-            return Err(EcosystemError::Invalid("a customer cannot be merged into itself".into()));
+            return Err(EcosystemError::Invalid(
+                "a customer cannot be merged into itself".into(),
+            ));
         }
         let taken = self.known_state(absorbed, now).await?;
         self.known_state(survivor, now).await?;
         let mut refusals_won = Vec::new();
-        let absorbed_choices: Vec<(ChoiceKey, Choice)> =
-            taken.current_choices().map(|c| (c.key.clone(), c.choice.clone())).collect();
+        let absorbed_choices: Vec<(ChoiceKey, Choice)> = taken
+            .current_choices()
+            .map(|c| (c.key.clone(), c.choice.clone()))
+            .collect();
         let entries = self
             .append_changes(survivor, &Actor::Orchestrator, now, |state| {
                 refusals_won.clear();
-                let mine: BTreeMap<&ChoiceKey, &Choice> = state.current_choices().map(|c| (c.key, c.choice)).collect();
+                let mine: BTreeMap<&ChoiceKey, &Choice> =
+                    state.current_choices().map(|c| (c.key, c.choice)).collect();
                 let mut changes = Vec::new();
                 for (key, theirs) in &absorbed_choices {
                     match mine.get(key) {
-                        None => changes.push(CustomerChange::ChoiceSet { key: key.clone(), choice: theirs.clone() }),
+                        None => changes.push(CustomerChange::ChoiceSet {
+                            key: key.clone(),
+                            choice: theirs.clone(),
+                        }),
                         Some(ours) if ours.is_grant() && !theirs.is_grant() => {
                             refusals_won.push(key.clone());
-                            changes.push(CustomerChange::ChoiceSet { key: key.clone(), choice: theirs.clone() });
+                            changes.push(CustomerChange::ChoiceSet {
+                                key: key.clone(),
+                                choice: theirs.clone(),
+                            });
                         }
-                        Some(ours) if !ours.is_grant() && theirs.is_grant() => refusals_won.push(key.clone()),
+                        Some(ours) if !ours.is_grant() && theirs.is_grant() => {
+                            refusals_won.push(key.clone())
+                        }
                         Some(_) => {}
                     }
                 }
@@ -824,7 +1059,10 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
                 if state.identifier_digests().any(|d| d == digest) {
                     Ok(vec![])
                 } else {
-                    Ok(vec![CustomerChange::IdentifierLinked { kind: identifier.kind().into(), digest: digest.clone() }])
+                    Ok(vec![CustomerChange::IdentifierLinked {
+                        kind: identifier.kind().into(),
+                        digest: digest.clone(),
+                    }])
                 }
             })
             .await?;
@@ -836,29 +1074,51 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
         for p in eco.directory().partners() {
             let old = self.secrets.pseudonyms.pseudonym(&p.sector, absorbed);
             let new = self.secrets.pseudonyms.pseudonym(&p.sector, survivor);
-            pseudonyms.push(PseudonymChange { partner: p.id, old, new });
+            pseudonyms.push(PseudonymChange {
+                partner: p.id,
+                old,
+                new,
+            });
             sectors.push(&p.sector);
         }
         sectors.sort();
         sectors.dedup();
         for sector in sectors {
             let old = self.secrets.pseudonyms.pseudonym(sector, absorbed);
-            self.store.put_pseudonym(sector, &old, survivor, true).await?;
+            self.store
+                .put_pseudonym(sector, &old, survivor, true)
+                .await?;
             let new = self.secrets.pseudonyms.pseudonym(sector, survivor);
-            self.store.put_pseudonym(sector, &new, survivor, false).await?;
+            self.store
+                .put_pseudonym(sector, &new, survivor, false)
+                .await?;
         }
-        self.append_changes(absorbed, &Actor::Orchestrator, now, |_| Ok(vec![CustomerChange::Merged { survivor, absorbed }]))
-            .await?;
+        self.append_changes(absorbed, &Actor::Orchestrator, now, |_| {
+            Ok(vec![CustomerChange::Merged { survivor, absorbed }])
+        })
+        .await?;
         // Tokens name the absorbed customer's pseudonyms: they die with it.
         self.store.revoke_tokens(absorbed, None, now).await?;
-        Ok(MergeEvent { survivor, absorbed, pseudonyms, refusals_won })
+        Ok(MergeEvent {
+            survivor,
+            absorbed,
+            pseudonyms,
+            refusals_won,
+        })
     }
 
     /// Erases a customer: identifiers, profile and pseudonym index entries are deleted, the
     /// ledger stays as pseudonymous proof of past consent, and later checks answer
     /// `unknown_customer`.
-    pub async fn erase(&self, customer: CustomerId, now: OffsetDateTime) -> Result<(), EcosystemError> {
-        self.append_changes(customer, &Actor::Customer, now, |_| Ok(vec![CustomerChange::Erased])).await?;
+    pub async fn erase(
+        &self,
+        customer: CustomerId,
+        now: OffsetDateTime,
+    ) -> Result<(), EcosystemError> {
+        self.append_changes(customer, &Actor::Customer, now, |_| {
+            Ok(vec![CustomerChange::Erased])
+        })
+        .await?;
         self.store.revoke_tokens(customer, None, now).await?;
         self.store.erase(customer).await?;
         self.store.forget_pseudonyms(customer).await?;
@@ -866,13 +1126,22 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
     }
 
     /// Stores the customer's profile (free JSON; erased with the customer).
-    pub async fn set_profile(&self, customer: CustomerId, profile: &serde_json::Value, now: OffsetDateTime) -> Result<(), EcosystemError> {
+    pub async fn set_profile(
+        &self,
+        customer: CustomerId,
+        profile: &serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<(), EcosystemError> {
         self.known_state(customer, now).await?;
         Ok(self.store.put_profile(customer, profile).await?)
     }
 
     /// Everything Tessera holds about a customer, as one JSON document (portability).
-    pub async fn export(&self, customer: CustomerId, now: OffsetDateTime) -> Result<serde_json::Value, EcosystemError> {
+    pub async fn export(
+        &self,
+        customer: CustomerId,
+        now: OffsetDateTime,
+    ) -> Result<serde_json::Value, EcosystemError> {
         let state = self.known_state(customer, now).await?;
         let eco = self.ecosystem();
         let identifiers = self.store.identifiers(customer).await?;
@@ -882,7 +1151,15 @@ impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
         let pseudonyms: BTreeMap<String, String> = eco
             .directory()
             .partners()
-            .map(|p| (p.id.to_string(), self.secrets.pseudonyms.pseudonym(&p.sector, customer).to_string()))
+            .map(|p| {
+                (
+                    p.id.to_string(),
+                    self.secrets
+                        .pseudonyms
+                        .pseudonym(&p.sector, customer)
+                        .to_string(),
+                )
+            })
             .collect();
         let relationships: Vec<String> = eco
             .directory()
@@ -937,23 +1214,46 @@ fn grants_at(
     let catalog = directory.catalog();
     let mut grants = std::collections::BTreeSet::new();
     let mut earliest: Option<OffsetDateTime> = None;
-    let in_force: BTreeMap<u64, Option<OffsetDateTime>> = state.choices_at(t).map(|c| (c.seq, c.choice.expires_at)).collect();
-    for d in partner.declarations.iter().filter(|d| d.status == crate::partner::DeclarationStatus::Approved) {
+    let in_force: BTreeMap<u64, Option<OffsetDateTime>> = state
+        .choices_at(t)
+        .map(|c| (c.seq, c.choice.expires_at))
+        .collect();
+    for d in partner
+        .declarations
+        .iter()
+        .filter(|d| d.status == crate::partner::DeclarationStatus::Approved)
+    {
         let purposes = catalog.purposes().filter(|p| d.purpose.contains(&p.id));
         for p in purposes {
-            let data = catalog.data_categories().filter(|c| d.data.iter().any(|dd| dd.contains(c)));
+            let data = catalog
+                .data_categories()
+                .filter(|c| d.data.iter().any(|dd| dd.contains(c)));
             for data in data {
-                let channels: Vec<Option<&crate::catalog::Channel>> =
-                    if p.requires_channel { d.channels.iter().map(Some).collect() } else { vec![None] };
+                let channels: Vec<Option<&crate::catalog::Channel>> = if p.requires_channel {
+                    d.channels.iter().map(Some).collect()
+                } else {
+                    vec![None]
+                };
                 for channel in channels {
-                    let request = Request { partner: partner.id, purpose: p.id.clone(), data: data.clone(), channel: channel.cloned() };
-                    if let Ok(decision) = consent::decide(state, directory, &request, t) {
-                        if decision.allowed() {
-                            if let Some(Some(e)) = decision.winning_seq().and_then(|seq| in_force.get(&seq)) {
-                                earliest = Some(earliest.map_or(*e, |x| x.min(*e)));
-                            }
-                            grants.insert(Grant { purpose: request.purpose, data: request.data, channel: request.channel });
+                    let request = Request {
+                        partner: partner.id,
+                        purpose: p.id.clone(),
+                        data: data.clone(),
+                        channel: channel.cloned(),
+                    };
+                    if let Ok(decision) = consent::decide(state, directory, &request, t)
+                        && decision.allowed()
+                    {
+                        if let Some(Some(e)) =
+                            decision.winning_seq().and_then(|seq| in_force.get(&seq))
+                        {
+                            earliest = Some(earliest.map_or(*e, |x| x.min(*e)));
                         }
+                        grants.insert(Grant {
+                            purpose: request.purpose,
+                            data: request.data,
+                            channel: request.channel,
+                        });
                     }
                 }
             }

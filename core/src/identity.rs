@@ -77,29 +77,49 @@ impl Identifier {
         let valid = a.len() <= 254
             && !a.chars().any(|c| c.is_whitespace() || c.is_control())
             && a.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty() && !domain.is_empty() && !domain.contains('@') && domain.contains('.')
+                !local.is_empty()
+                    && !domain.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
             });
-        if valid { Ok(Identifier::Email { address: a }) } else { Err(IdentifierError::Email) }
+        if valid {
+            Ok(Identifier::Email { address: a })
+        } else {
+            Err(IdentifierError::Email)
+        }
     }
 
     /// A phone identifier in E.164 form (spaces, dashes and dots are dropped).
     pub fn phone(number: &str) -> Result<Self, IdentifierError> {
-        let n: String = number.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
+        let n: String = number
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+            .collect();
         let digits = n.strip_prefix('+').ok_or(IdentifierError::Phone)?;
         let valid = (8..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
-        if valid { Ok(Identifier::Phone { number: n }) } else { Err(IdentifierError::Phone) }
+        if valid {
+            Ok(Identifier::Phone { number: n })
+        } else {
+            Err(IdentifierError::Phone)
+        }
     }
 
     /// A federated account.
     pub fn federated(issuer: &str, subject: &str) -> Result<Self, IdentifierError> {
-        Ok(Identifier::Federated { issuer: field(issuer, "issuer")?, subject: field(subject, "subject")? })
+        Ok(Identifier::Federated {
+            issuer: field(issuer, "issuer")?,
+            subject: field(subject, "subject")?,
+        })
     }
 
     /// A partner account.
     pub fn partner_account(partner: PartnerId, account_ref: &str) -> Result<Self, IdentifierError> {
-        Ok(Identifier::PartnerAccount { partner, account_ref: field(account_ref, "account_ref")? })
+        Ok(Identifier::PartnerAccount {
+            partner,
+            account_ref: field(account_ref, "account_ref")?,
+        })
     }
 
     /// The kind (`email`, `phone`, `federated`, `partner_account`).
@@ -118,7 +138,10 @@ impl Identifier {
             Identifier::Email { address } => vec![address],
             Identifier::Phone { number } => vec![number],
             Identifier::Federated { issuer, subject } => vec![issuer, subject],
-            Identifier::PartnerAccount { partner: _, account_ref } => vec![account_ref],
+            Identifier::PartnerAccount {
+                partner: _,
+                account_ref,
+            } => vec![account_ref],
         };
         let mut out = String::from(self.kind());
         if let Identifier::PartnerAccount { partner, .. } = self {
@@ -172,23 +195,32 @@ impl Proof {
     /// The embedder verified an ID token from `issuer` for `subject` (signature, audience,
     /// expiry, nonce) and hands over the result.
     pub fn verified_federated_login(issuer: &str, subject: &str) -> Result<Self, IdentifierError> {
-        Ok(Self { identifier: Identifier::federated(issuer, subject)?, method: ProofMethod::FederatedLogin })
+        Ok(Self {
+            identifier: Identifier::federated(issuer, subject)?,
+            method: ProofMethod::FederatedLogin,
+        })
     }
 
     /// The embedder sent a one-time code to this e-mail address or phone and the customer
     /// typed it back. Only e-mail and phone identifiers can be proven this way.
     pub fn verified_one_time_code(identifier: Identifier) -> Result<Self, IdentifierError> {
         match identifier {
-            Identifier::Email { .. } | Identifier::Phone { .. } => {
-                Ok(Self { identifier, method: ProofMethod::OneTimeCode })
-            }
-            _ => Err(IdentifierError::Field("one-time codes prove only e-mail or phone")),
+            Identifier::Email { .. } | Identifier::Phone { .. } => Ok(Self {
+                identifier,
+                method: ProofMethod::OneTimeCode,
+            }),
+            _ => Err(IdentifierError::Field(
+                "one-time codes prove only e-mail or phone",
+            )),
         }
     }
 
     /// The embedder verified the partner's signed assertion that `account_ref` at `partner`
     /// belongs to the customer in this session.
-    pub fn verified_partner_assertion(partner: PartnerId, account_ref: &str) -> Result<Self, IdentifierError> {
+    pub fn verified_partner_assertion(
+        partner: PartnerId,
+        account_ref: &str,
+    ) -> Result<Self, IdentifierError> {
         Ok(Self {
             identifier: Identifier::partner_account(partner, account_ref)?,
             method: ProofMethod::PartnerAssertion,
@@ -208,7 +240,10 @@ impl Proof {
 
 impl fmt::Debug for Proof {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Proof").field("identifier", &self.identifier).field("method", &self.method).finish()
+        f.debug_struct("Proof")
+            .field("identifier", &self.identifier)
+            .field("method", &self.method)
+            .finish()
     }
 }
 
@@ -220,13 +255,17 @@ mod tests {
     fn normalisation_and_validation() {
         assert_eq!(
             Identifier::email("  Ada@Example.COM ").unwrap(),
-            Identifier::Email { address: "ada@example.com".into() }
+            Identifier::Email {
+                address: "ada@example.com".into()
+            }
         );
         assert!(Identifier::email("nobody").is_err());
         assert!(Identifier::email("a@b@c.d").is_err());
         assert_eq!(
             Identifier::phone("+44 20 7946 0958").unwrap(),
-            Identifier::Phone { number: "+442079460958".into() }
+            Identifier::Phone {
+                number: "+442079460958".into()
+            }
         );
         assert!(Identifier::phone("020 7946 0958").is_err());
         assert!(Identifier::federated("", "x").is_err());

@@ -164,14 +164,17 @@ pub use consent::{
     decide,
 };
 pub use ecosystem::EcosystemState;
+pub use facade::{Ecosystem, EcosystemConfig, EcosystemError, Secrets};
 pub use id::{CustomerId, EcosystemId, PartnerId, Pseudonym, PseudonymSecret, SectorId};
+pub use identity::{Identifier, Proof};
 pub use ledger::{
     Actor, CustomerChange, CustomerEntry, EcosystemChange, EcosystemEntry, Entry, EntryHash, verify,
 };
 pub use partner::{
     Declaration, Governance, GovernanceMode, LegalBasis, Origin, Partner, PartnerStatus, Role,
 };
-pub use identity::{Identifier, Proof};
 pub use receipt::{PublicKey, Receipt, ReceiptSigner, SignedReceipt};
-pub use store::{IdentityStore, LedgerStore, PartnerStore, PseudonymStore, Revocation, Store, StoreError, TokenRecord, TokenStore};
-pub use facade::{Ecosystem, EcosystemConfig, EcosystemError, Secrets};
+pub use store::{
+    IdentityStore, LedgerStore, PartnerStore, PseudonymStore, Revocation, Store, StoreError,
+    TokenRecord, TokenStore,
+};

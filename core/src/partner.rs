@@ -202,10 +202,10 @@ impl Declaration {
             .filter(|d| crate::catalog::contains(d.as_str(), data))
             .map(DataCategory::depth)
             .max()?;
-        if let Some(c) = channel {
-            if !self.channels.iter().any(|dc| dc.as_str() == c) {
-                return None;
-            }
+        if let Some(c) = channel
+            && !self.channels.iter().any(|dc| dc.as_str() == c)
+        {
+            return None;
         }
         Some((self.purpose.depth(), data_depth))
     }
@@ -276,10 +276,10 @@ impl Partner {
             if d.status != DeclarationStatus::Approved {
                 continue;
             }
-            if let Some(fit) = d.fit(purpose, data, channel) {
-                if best.is_none_or(|(b, _)| fit > b) {
-                    best = Some((fit, d));
-                }
+            if let Some(fit) = d.fit(purpose, data, channel)
+                && best.is_none_or(|(b, _)| fit > b)
+            {
+                best = Some((fit, d));
             }
         }
         best.map(|(_, d)| d)

@@ -61,7 +61,10 @@ pub trait LedgerStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<CustomerEntry>, StoreError>> + Send;
 
     /// The last seq of `customer`'s stream (0 if it has none).
-    fn last_seq(&self, customer: CustomerId) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn last_seq(
+        &self,
+        customer: CustomerId,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Appends to the ecosystem ledger, as [`LedgerStore::append`].
     fn append_ecosystem(
@@ -71,13 +74,19 @@ pub trait LedgerStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The ecosystem entries with seq ≥ `from_seq`, in order.
-    fn read_ecosystem(&self, from_seq: u64) -> impl Future<Output = Result<Vec<EcosystemEntry>, StoreError>> + Send;
+    fn read_ecosystem(
+        &self,
+        from_seq: u64,
+    ) -> impl Future<Output = Result<Vec<EcosystemEntry>, StoreError>> + Send;
 }
 
 /// Identifiers, merge aliases and customer profiles.
 pub trait IdentityStore: Send + Sync {
     /// The customer an identifier is linked to.
-    fn resolve(&self, identifier: &Identifier) -> impl Future<Output = Result<Option<CustomerId>, StoreError>> + Send;
+    fn resolve(
+        &self,
+        identifier: &Identifier,
+    ) -> impl Future<Output = Result<Option<CustomerId>, StoreError>> + Send;
 
     /// Links an identifier to a customer. Linking it again to the same customer is a no-op;
     /// if it belongs to another customer, [`StoreError::Conflict`].
@@ -105,7 +114,10 @@ pub trait IdentityStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Every identifier linked to `customer`, in a stable order.
-    fn identifiers(&self, customer: CustomerId) -> impl Future<Output = Result<Vec<Identifier>, StoreError>> + Send;
+    fn identifiers(
+        &self,
+        customer: CustomerId,
+    ) -> impl Future<Output = Result<Vec<Identifier>, StoreError>> + Send;
 
     /// Records that `absorbed` was merged into `survivor`. Setting the same alias again is
     /// a no-op; a different survivor for the same absorbed ID is [`StoreError::Conflict`].
@@ -116,7 +128,10 @@ pub trait IdentityStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The survivor an absorbed ID was merged into, if any (one hop).
-    fn alias(&self, absorbed: CustomerId) -> impl Future<Output = Result<Option<CustomerId>, StoreError>> + Send;
+    fn alias(
+        &self,
+        absorbed: CustomerId,
+    ) -> impl Future<Output = Result<Option<CustomerId>, StoreError>> + Send;
 
     /// Stores the customer's profile (free JSON), replacing any earlier one.
     fn put_profile(
@@ -126,8 +141,10 @@ pub trait IdentityStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The customer's profile, if any.
-    fn profile(&self, customer: CustomerId)
-    -> impl Future<Output = Result<Option<serde_json::Value>, StoreError>> + Send;
+    fn profile(
+        &self,
+        customer: CustomerId,
+    ) -> impl Future<Output = Result<Option<serde_json::Value>, StoreError>> + Send;
 
     /// Deletes every identifier and the profile of `customer` (erasure). Idempotent.
     fn erase(&self, customer: CustomerId) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -137,10 +154,16 @@ pub trait IdentityStore: Send + Sync {
 /// concurrency).
 pub trait PartnerStore: Send + Sync {
     /// Creates a partner; [`StoreError::Conflict`] if the ID exists.
-    fn create_partner(&self, partner: &Partner) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn create_partner(
+        &self,
+        partner: &Partner,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// A partner by ID.
-    fn partner(&self, id: PartnerId) -> impl Future<Output = Result<Option<Partner>, StoreError>> + Send;
+    fn partner(
+        &self,
+        id: PartnerId,
+    ) -> impl Future<Output = Result<Option<Partner>, StoreError>> + Send;
 
     /// Every partner, ordered by ID.
     fn partners(&self) -> impl Future<Output = Result<Vec<Partner>, StoreError>> + Send;
@@ -177,7 +200,10 @@ pub trait PseudonymStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<CustomerId>, StoreError>> + Send;
 
     /// Deletes every pseudonym that resolves to `customer` (erasure). Idempotent.
-    fn forget_pseudonyms(&self, customer: CustomerId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn forget_pseudonyms(
+        &self,
+        customer: CustomerId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// A token the ecosystem issued: its revocation ids with the customer, partner and
@@ -217,7 +243,10 @@ pub struct Revocation {
 /// Issued tokens and the revocation feed.
 pub trait TokenStore: Send + Sync {
     /// Records an issued token.
-    fn record_token(&self, record: &TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn record_token(
+        &self,
+        record: &TokenRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The partners holding live (unexpired at `now`, unrevoked) tokens of the customer.
     fn token_partners(
@@ -252,6 +281,12 @@ pub trait TokenStore: Send + Sync {
 }
 
 /// Everything the facade needs from a backend. Handles are cheap to clone and share.
-pub trait Store: LedgerStore + IdentityStore + PartnerStore + PseudonymStore + Clone + 'static {}
+pub trait Store:
+    LedgerStore + IdentityStore + PartnerStore + PseudonymStore + Clone + 'static
+{
+}
 
-impl<T> Store for T where T: LedgerStore + IdentityStore + PartnerStore + PseudonymStore + Clone + 'static {}
+impl<T> Store for T where
+    T: LedgerStore + IdentityStore + PartnerStore + PseudonymStore + Clone + 'static
+{
+}

@@ -45,7 +45,9 @@ use std::time::{Duration, SystemTime};
 
 use biscuit_auth::builder::{Algorithm, Term};
 use biscuit_auth::datalog::RunLimits;
-use biscuit_auth::{AuthorizerBuilder, Biscuit, BlockBuilder, KeyPair, PrivateKey, UnverifiedBiscuit};
+use biscuit_auth::{
+    AuthorizerBuilder, Biscuit, BlockBuilder, KeyPair, PrivateKey, UnverifiedBiscuit,
+};
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -99,8 +101,12 @@ pub struct RootKey {
 impl RootKey {
     /// The key from a 32-byte Ed25519 seed and its id.
     pub fn from_seed(id: u32, seed: &[u8; 32]) -> Result<Self, TokenError> {
-        let private = PrivateKey::from_bytes(seed, Algorithm::Ed25519).map_err(|_| TokenError::BadKey)?;
-        Ok(Self { id, pair: KeyPair::from(&private) })
+        let private =
+            PrivateKey::from_bytes(seed, Algorithm::Ed25519).map_err(|_| TokenError::BadKey)?;
+        Ok(Self {
+            id,
+            pair: KeyPair::from(&private),
+        })
     }
 
     /// A fresh random key with the given id.
@@ -125,7 +131,10 @@ impl RootKey {
 
 impl fmt::Debug for RootKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RootKey").field("id", &self.id).field("secret", &"[redacted]").finish()
+        f.debug_struct("RootKey")
+            .field("id", &self.id)
+            .field("secret", &"[redacted]")
+            .finish()
     }
 }
 
@@ -144,7 +153,8 @@ impl KeySet {
 
     /// Adds (or replaces) a 32-byte Ed25519 public key under `id`.
     pub fn insert(&mut self, id: u32, public: &[u8; 32]) -> Result<(), TokenError> {
-        let key = biscuit_auth::PublicKey::from_bytes(public, Algorithm::Ed25519).map_err(|_| TokenError::BadKey)?;
+        let key = biscuit_auth::PublicKey::from_bytes(public, Algorithm::Ed25519)
+            .map_err(|_| TokenError::BadKey)?;
         self.keys.insert(id, key);
         Ok(())
     }
@@ -163,7 +173,10 @@ impl KeySet {
 struct Provider<'a>(&'a KeySet);
 
 impl biscuit_auth::RootKeyProvider for Provider<'_> {
-    fn choose(&self, key_id: Option<u32>) -> Result<biscuit_auth::PublicKey, biscuit_auth::error::Format> {
+    fn choose(
+        &self,
+        key_id: Option<u32>,
+    ) -> Result<biscuit_auth::PublicKey, biscuit_auth::error::Format> {
         key_id
             .and_then(|id| self.0.keys.get(&id).copied())
             .ok_or(biscuit_auth::error::Format::UnknownPublicKey)
@@ -223,7 +236,10 @@ impl fmt::Debug for IssuedToken {
     // The bytes are a bearer credential: never print them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IssuedToken")
-            .field("bytes", &format_args!("[{} bytes, redacted]", self.bytes.len()))
+            .field(
+                "bytes",
+                &format_args!("[{} bytes, redacted]", self.bytes.len()),
+            )
             .field("revocation_ids", &self.revocation_ids)
             .field("claims", &self.claims)
             .finish()
@@ -241,7 +257,8 @@ fn date(t: OffsetDateTime) -> Term {
 fn next_keypair(rng: &dyn SecureRandom) -> Result<KeyPair, TokenError> {
     let mut seed = [0u8; 32];
     rng.fill(&mut seed).map_err(|_| TokenError::Random)?;
-    let private = PrivateKey::from_bytes(&seed, Algorithm::Ed25519).map_err(|_| TokenError::BadKey)?;
+    let private =
+        PrivateKey::from_bytes(&seed, Algorithm::Ed25519).map_err(|_| TokenError::BadKey)?;
     Ok(KeyPair::from(&private))
 }
 
@@ -256,38 +273,79 @@ pub fn token_time(t: OffsetDateTime) -> OffsetDateTime {
 
 /// Issues a token carrying `claims`, signed by `root`. A token without grants is refused:
 /// [`TokenError::Empty`].
-pub fn issue(root: &RootKey, claims: &Claims, rng: &dyn SecureRandom) -> Result<IssuedToken, TokenError> {
+pub fn issue(
+    root: &RootKey,
+    claims: &Claims,
+    rng: &dyn SecureRandom,
+) -> Result<IssuedToken, TokenError> {
     if claims.grants.is_empty() {
         return Err(TokenError::Empty("nothing is granted: no token"));
     }
     let mut claims = claims.clone();
     claims.expires_at = token_time(claims.expires_at);
-    let context = format!("{AUTHORITY_CONTEXT}{}", serde_json::to_string(&claims).map_err(build_err)?);
+    let context = format!(
+        "{AUTHORITY_CONTEXT}{}",
+        serde_json::to_string(&claims).map_err(build_err)?
+    );
     let mut b = Biscuit::builder()
         .root_key_id(root.id)
         .context(context)
-        .fact(biscuit_auth::builder::fact("ecosystem", &[Term::Str(claims.ecosystem.to_string())]))
+        .fact(biscuit_auth::builder::fact(
+            "ecosystem",
+            &[Term::Str(claims.ecosystem.to_string())],
+        ))
         .map_err(build_err)?
-        .fact(biscuit_auth::builder::fact("partner", &[Term::Str(claims.partner.to_string())]))
+        .fact(biscuit_auth::builder::fact(
+            "partner",
+            &[Term::Str(claims.partner.to_string())],
+        ))
         .map_err(build_err)?
-        .fact(biscuit_auth::builder::fact("subject", &[Term::Str(claims.subject.to_string())]))
+        .fact(biscuit_auth::builder::fact(
+            "subject",
+            &[Term::Str(claims.subject.to_string())],
+        ))
         .map_err(build_err)?;
     for g in &claims.grants {
         let channel = g.channel.as_ref().map_or("", Channel::as_str);
-        let terms = [Term::Str(g.purpose.to_string()), Term::Str(g.data.to_string()), Term::Str(channel.into())];
-        b = b.fact(biscuit_auth::builder::fact("grant", &terms)).map_err(build_err)?;
+        let terms = [
+            Term::Str(g.purpose.to_string()),
+            Term::Str(g.data.to_string()),
+            Term::Str(channel.into()),
+        ];
+        b = b
+            .fact(biscuit_auth::builder::fact("grant", &terms))
+            .map_err(build_err)?;
     }
     b = b
-        .fact(biscuit_auth::builder::fact("consent_version", &[Term::Integer(claims.consent_version.min(i64::MAX as u64) as i64)]))
+        .fact(biscuit_auth::builder::fact(
+            "consent_version",
+            &[Term::Integer(
+                claims.consent_version.min(i64::MAX as u64) as i64
+            )],
+        ))
         .map_err(build_err)?;
     let params = HashMap::from([("exp".to_string(), date(claims.expires_at))]);
-    b = b.code_with_params("check if time($t), $t <= {exp};", params, HashMap::new()).map_err(build_err)?;
+    b = b
+        .code_with_params("check if time($t), $t <= {exp};", params, HashMap::new())
+        .map_err(build_err)?;
     let token = b
-        .build_with_key_pair(&root.pair, biscuit_auth::datalog::SymbolTable::new(), &next_keypair(rng)?)
+        .build_with_key_pair(
+            &root.pair,
+            biscuit_auth::datalog::SymbolTable::new(),
+            &next_keypair(rng)?,
+        )
         .map_err(build_err)?;
     let bytes = token.to_vec().map_err(build_err)?;
-    let revocation_ids = token.revocation_identifiers().iter().map(|r| hex(r)).collect();
-    Ok(IssuedToken { bytes, revocation_ids, claims })
+    let revocation_ids = token
+        .revocation_identifiers()
+        .iter()
+        .map(|r| hex(r))
+        .collect();
+    Ok(IssuedToken {
+        bytes,
+        revocation_ids,
+        claims,
+    })
 }
 
 /// An operation name a partner states (`read`, `send`, `export`, …): 1 to 64 of
@@ -301,8 +359,16 @@ impl Operation {
     pub fn new(name: &str) -> Result<Self, TokenError> {
         let ok = !name.is_empty()
             && name.len() <= 64
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b));
-        if ok { Ok(Self(name.into())) } else { Err(TokenError::Malformed("operation must be 1-64 of a-z 0-9 _ . : -".into())) }
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b));
+        if ok {
+            Ok(Self(name.into()))
+        } else {
+            Err(TokenError::Malformed(
+                "operation must be 1-64 of a-z 0-9 _ . : -".into(),
+            ))
+        }
     }
 
     /// The name.
@@ -342,34 +408,66 @@ pub struct Narrowing {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operations: Option<BTreeSet<Operation>>,
     /// Only until then (truncated to the second).
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub until: Option<OffsetDateTime>,
 }
 
 impl Narrowing {
     fn is_empty(&self) -> bool {
-        self.purposes.is_none() && self.data.is_none() && self.channels.is_none() && self.operations.is_none() && self.until.is_none()
+        self.purposes.is_none()
+            && self.data.is_none()
+            && self.channels.is_none()
+            && self.operations.is_none()
+            && self.until.is_none()
     }
 
     /// The block Tessera writes for this narrowing.
     fn block(&self) -> Result<BlockBuilder, TokenError> {
-        let mut block = BlockBuilder::new()
-            .context(format!("{NARROWING_CONTEXT}{}", serde_json::to_string(self).map_err(build_err)?));
+        let mut block = BlockBuilder::new().context(format!(
+            "{NARROWING_CONTEXT}{}",
+            serde_json::to_string(self).map_err(build_err)?
+        ));
         let set = |items: Vec<String>| Term::Set(items.into_iter().map(Term::Str).collect());
         let add = |block: BlockBuilder, code: &str, term: Term| {
-            block.code_with_params(code, HashMap::from([("v".to_string(), term)]), HashMap::new()).map_err(build_err)
+            block
+                .code_with_params(
+                    code,
+                    HashMap::from([("v".to_string(), term)]),
+                    HashMap::new(),
+                )
+                .map_err(build_err)
         };
         if let Some(p) = &self.purposes {
-            block = add(block, "check if purpose($p), {v}.contains($p);", set(p.iter().map(|x| x.to_string()).collect()))?;
+            block = add(
+                block,
+                "check if purpose($p), {v}.contains($p);",
+                set(p.iter().map(|x| x.to_string()).collect()),
+            )?;
         }
         if let Some(d) = &self.data {
-            block = add(block, "check if data($d), {v}.contains($d);", set(d.iter().map(|x| x.to_string()).collect()))?;
+            block = add(
+                block,
+                "check if data($d), {v}.contains($d);",
+                set(d.iter().map(|x| x.to_string()).collect()),
+            )?;
         }
         if let Some(c) = &self.channels {
-            block = add(block, "check if channel($c), {v}.contains($c);", set(c.iter().cloned().collect()))?;
+            block = add(
+                block,
+                "check if channel($c), {v}.contains($c);",
+                set(c.iter().cloned().collect()),
+            )?;
         }
         if let Some(o) = &self.operations {
-            block = add(block, "check if operation($o), {v}.contains($o);", set(o.iter().map(|x| x.0.clone()).collect()))?;
+            block = add(
+                block,
+                "check if operation($o), {v}.contains($o);",
+                set(o.iter().map(|x| x.0.clone()).collect()),
+            )?;
         }
         if let Some(t) = self.until {
             block = add(block, "check if time($t), $t <= {v};", date(token_time(t)))?;
@@ -379,17 +477,28 @@ impl Narrowing {
 
     fn admits(&self, u: &Use) -> bool {
         let channel = u.channel.as_ref().map_or("", Channel::as_str);
-        self.purposes.as_ref().is_none_or(|s| s.contains(&u.purpose))
+        self.purposes
+            .as_ref()
+            .is_none_or(|s| s.contains(&u.purpose))
             && self.data.as_ref().is_none_or(|s| s.contains(&u.data))
             && self.channels.as_ref().is_none_or(|s| s.contains(channel))
-            && self.operations.as_ref().is_none_or(|s| s.contains(&u.operation))
-            && self.until.is_none_or(|t| u.at.unix_timestamp() <= token_time(t).unix_timestamp())
+            && self
+                .operations
+                .as_ref()
+                .is_none_or(|s| s.contains(&u.operation))
+            && self
+                .until
+                .is_none_or(|t| u.at.unix_timestamp() <= token_time(t).unix_timestamp())
     }
 }
 
 /// Appends a narrowing block to a token (holder side: no key needed, the token need not be
 /// verified first). The result can only allow less than the input.
-pub fn attenuate(token: &[u8], narrowing: &Narrowing, rng: &dyn SecureRandom) -> Result<Vec<u8>, TokenError> {
+pub fn attenuate(
+    token: &[u8],
+    narrowing: &Narrowing,
+    rng: &dyn SecureRandom,
+) -> Result<Vec<u8>, TokenError> {
     if narrowing.is_empty() {
         return Err(TokenError::Empty("an attenuation must narrow something"));
     }
@@ -408,11 +517,15 @@ impl UnverifiedToken {
     /// Parses token bytes (size and block count are bounded).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, TokenError> {
         if bytes.len() > MAX_TOKEN_BYTES {
-            return Err(TokenError::Malformed(format!("token longer than {MAX_TOKEN_BYTES} bytes")));
+            return Err(TokenError::Malformed(format!(
+                "token longer than {MAX_TOKEN_BYTES} bytes"
+            )));
         }
         let t = UnverifiedBiscuit::from(bytes).map_err(|e| TokenError::Malformed(e.to_string()))?;
         if t.block_count() > MAX_BLOCKS {
-            return Err(TokenError::Malformed(format!("more than {MAX_BLOCKS} blocks")));
+            return Err(TokenError::Malformed(format!(
+                "more than {MAX_BLOCKS} blocks"
+            )));
         }
         Ok(Self(t))
     }
@@ -456,7 +569,11 @@ impl VerifiedToken {
             .and_then(|c| c.strip_prefix(AUTHORITY_CONTEXT))
             .and_then(|json| serde_json::from_str(json).ok())
             .ok_or(TokenError::NotTessera)?;
-        let revocation_ids = biscuit.revocation_identifiers().iter().map(|r| hex(r)).collect();
+        let revocation_ids = biscuit
+            .revocation_identifiers()
+            .iter()
+            .map(|r| hex(r))
+            .collect();
         let mut narrowings = Some(Vec::new());
         let mut expires_at = claims.expires_at;
         for i in 1..biscuit.block_count() {
@@ -472,7 +589,13 @@ impl VerifiedToken {
                 None => narrowings = None,
             }
         }
-        Ok(Self { biscuit, claims, revocation_ids, narrowings, expires_at })
+        Ok(Self {
+            biscuit,
+            claims,
+            revocation_ids,
+            narrowings,
+            expires_at,
+        })
     }
 
     /// What the issuer wrote.
@@ -509,7 +632,8 @@ impl fmt::Debug for VerifiedToken {
 /// The block at `index`, if it is exactly the block Tessera writes for the narrowing its
 /// context names.
 fn known_narrowing(biscuit: &Biscuit, index: usize, context: Option<&str>) -> Option<Narrowing> {
-    let narrowing: Narrowing = serde_json::from_str(context?.strip_prefix(NARROWING_CONTEXT)?).ok()?;
+    let narrowing: Narrowing =
+        serde_json::from_str(context?.strip_prefix(NARROWING_CONTEXT)?).ok()?;
     if biscuit.block_external_key(index).ok()?.is_some() {
         return None;
     }
@@ -625,7 +749,11 @@ impl RevocationSet {
 /// spuriously under load; Tessera bounds the work by facts and iterations (a Tessera token
 /// derives no facts; a hostile one is cut off at these bounds) and keeps a generous wall
 /// clock limit only as a last resort.
-pub const RUN_LIMITS: RunLimits = RunLimits { max_facts: 10_000, max_iterations: 100, max_time: Duration::from_millis(50) };
+pub const RUN_LIMITS: RunLimits = RunLimits {
+    max_facts: 10_000,
+    max_iterations: 100,
+    max_time: Duration::from_millis(50),
+};
 
 /// The partner side: verifies tokens for one partner of one ecosystem, with a bounded cache
 /// of verified tokens.
@@ -639,7 +767,10 @@ pub struct Verifier {
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Verifier").field("ecosystem", &self.ecosystem).field("partner", &self.partner).finish()
+        f.debug_struct("Verifier")
+            .field("ecosystem", &self.ecosystem)
+            .field("partner", &self.partner)
+            .finish()
     }
 }
 
@@ -650,8 +781,19 @@ impl Verifier {
     }
 
     /// As [`Verifier::new`] with a cache capacity (0 turns the cache off).
-    pub fn with_capacity(ecosystem: EcosystemId, partner: PartnerId, keys: KeySet, capacity: usize) -> Self {
-        Self { ecosystem, partner, keys, limits: RUN_LIMITS, cache: quick_cache::sync::Cache::new(capacity.max(1)) }
+    pub fn with_capacity(
+        ecosystem: EcosystemId,
+        partner: PartnerId,
+        keys: KeySet,
+        capacity: usize,
+    ) -> Self {
+        Self {
+            ecosystem,
+            partner,
+            keys,
+            limits: RUN_LIMITS,
+            cache: quick_cache::sync::Cache::new(capacity.max(1)),
+        }
     }
 
     /// Verifies token bytes (or takes them from the cache).
@@ -682,7 +824,12 @@ impl Verifier {
     }
 
     /// Authorizes a use with a verified token.
-    pub fn authorize(&self, token: &VerifiedToken, u: &Use, revoked: &RevocationSet) -> TokenDecision {
+    pub fn authorize(
+        &self,
+        token: &VerifiedToken,
+        u: &Use,
+        revoked: &RevocationSet,
+    ) -> TokenDecision {
         let claims = &token.claims;
         if claims.ecosystem != self.ecosystem {
             return TokenDecision::Deny(Denial::WrongEcosystem);
@@ -696,18 +843,33 @@ impl Verifier {
         if u.at.unix_timestamp() > claims.expires_at.unix_timestamp() {
             return TokenDecision::Deny(Denial::Expired);
         }
-        let allow = TokenDecision::Allow { subject: claims.subject.clone(), consent_version: claims.consent_version };
+        let allow = TokenDecision::Allow {
+            subject: claims.subject.clone(),
+            consent_version: claims.consent_version,
+        };
         if let Some(narrowings) = &token.narrowings {
             // Every block is a known shape: answer without the datalog engine.
             if let Some(n) = narrowings.iter().find(|n| !n.admits(u)) {
-                return TokenDecision::Deny(if n.until.is_some_and(|t| u.at.unix_timestamp() > token_time(t).unix_timestamp()) {
-                    Denial::Expired
-                } else {
-                    Denial::Narrowed
-                });
+                return TokenDecision::Deny(
+                    if n.until
+                        .is_some_and(|t| u.at.unix_timestamp() > token_time(t).unix_timestamp())
+                    {
+                        Denial::Expired
+                    } else {
+                        Denial::Narrowed
+                    },
+                );
             }
-            let grant = Grant { purpose: u.purpose.clone(), data: u.data.clone(), channel: u.channel.clone() };
-            return if claims.grants.contains(&grant) { allow } else { TokenDecision::Deny(Denial::NotGranted) };
+            let grant = Grant {
+                purpose: u.purpose.clone(),
+                data: u.data.clone(),
+                channel: u.channel.clone(),
+            };
+            return if claims.grants.contains(&grant) {
+                allow
+            } else {
+                TokenDecision::Deny(Denial::NotGranted)
+            };
         }
         match self.run_authorizer(&token.biscuit, u) {
             Ok(()) => allow,
@@ -739,9 +901,15 @@ impl Verifier {
         match authorizer.authorize() {
             Ok(_) => Ok(()),
             Err(biscuit_auth::error::Token::RunLimit(_)) => Err(Denial::LimitExceeded),
-            Err(biscuit_auth::error::Token::FailedLogic(biscuit_auth::error::Logic::Unauthorized { checks, .. })) => {
-                let block_failed = checks.iter().any(|c| matches!(c, biscuit_auth::error::FailedCheck::Block(b) if b.block_id > 0));
-                let authority_failed = checks.iter().any(|c| matches!(c, biscuit_auth::error::FailedCheck::Block(b) if b.block_id == 0));
+            Err(biscuit_auth::error::Token::FailedLogic(
+                biscuit_auth::error::Logic::Unauthorized { checks, .. },
+            )) => {
+                let block_failed = checks.iter().any(
+                    |c| matches!(c, biscuit_auth::error::FailedCheck::Block(b) if b.block_id > 0),
+                );
+                let authority_failed = checks.iter().any(
+                    |c| matches!(c, biscuit_auth::error::FailedCheck::Block(b) if b.block_id == 0),
+                );
                 Err(if authority_failed {
                     Denial::Expired
                 } else if block_failed {
@@ -769,8 +937,16 @@ mod tests {
             partner,
             subject: secret.pseudonym(&crate::id::SectorId::of_partner(partner), customer),
             grants: [
-                Grant { purpose: "marketing.offers".parse().unwrap(), data: "contact.email".parse().unwrap(), channel: Some("email".parse().unwrap()) },
-                Grant { purpose: "service.delivery".parse().unwrap(), data: "travel.itinerary".parse().unwrap(), channel: None },
+                Grant {
+                    purpose: "marketing.offers".parse().unwrap(),
+                    data: "contact.email".parse().unwrap(),
+                    channel: Some("email".parse().unwrap()),
+                },
+                Grant {
+                    purpose: "service.delivery".parse().unwrap(),
+                    data: "travel.itinerary".parse().unwrap(),
+                    channel: None,
+                },
             ]
             .into_iter()
             .collect(),
@@ -800,12 +976,36 @@ mod tests {
         let verifier = Verifier::new(EcosystemId::new("eco-test").unwrap(), partner, keys.clone());
         let now = datetime!(2026-11-22 10:00 UTC);
         let none = RevocationSet::new();
-        let email = use_("marketing.offers", "contact.email", Some("email"), "send", now);
+        let email = use_(
+            "marketing.offers",
+            "contact.email",
+            Some("email"),
+            "send",
+            now,
+        );
         assert!(verifier.check(&issued.bytes, &email, &none).allowed());
-        let sms = use_("marketing.offers", "contact.email", Some("sms"), "send", now);
-        assert_eq!(verifier.check(&issued.bytes, &sms, &none), TokenDecision::Deny(Denial::NotGranted));
-        let late = use_("marketing.offers", "contact.email", Some("email"), "send", datetime!(2026-11-22 10:16 UTC));
-        assert_eq!(verifier.check(&issued.bytes, &late, &none), TokenDecision::Deny(Denial::Expired));
+        let sms = use_(
+            "marketing.offers",
+            "contact.email",
+            Some("sms"),
+            "send",
+            now,
+        );
+        assert_eq!(
+            verifier.check(&issued.bytes, &sms, &none),
+            TokenDecision::Deny(Denial::NotGranted)
+        );
+        let late = use_(
+            "marketing.offers",
+            "contact.email",
+            Some("email"),
+            "send",
+            datetime!(2026-11-22 10:16 UTC),
+        );
+        assert_eq!(
+            verifier.check(&issued.bytes, &late, &none),
+            TokenDecision::Deny(Denial::Expired)
+        );
 
         let narrowing = Narrowing {
             purposes: Some(["service.delivery".parse().unwrap()].into_iter().collect()),
@@ -814,12 +1014,27 @@ mod tests {
         };
         let narrowed = attenuate(&issued.bytes, &narrowing, &rng).unwrap();
         let token = verifier.verify(&narrowed).unwrap();
-        assert!(token.is_known_shape(), "Tessera's own narrowing block must be recognised");
-        assert_eq!(verifier.check(&narrowed, &email, &none), TokenDecision::Deny(Denial::Narrowed));
+        assert!(
+            token.is_known_shape(),
+            "Tessera's own narrowing block must be recognised"
+        );
+        assert_eq!(
+            verifier.check(&narrowed, &email, &none),
+            TokenDecision::Deny(Denial::Narrowed)
+        );
         let delivery = use_("service.delivery", "travel.itinerary", None, "read", now);
         assert!(verifier.check(&narrowed, &delivery, &none).allowed());
-        let after = use_("service.delivery", "travel.itinerary", None, "read", datetime!(2026-11-22 10:06 UTC));
-        assert_eq!(verifier.check(&narrowed, &after, &none), TokenDecision::Deny(Denial::Expired));
+        let after = use_(
+            "service.delivery",
+            "travel.itinerary",
+            None,
+            "read",
+            datetime!(2026-11-22 10:06 UTC),
+        );
+        assert_eq!(
+            verifier.check(&narrowed, &after, &none),
+            TokenDecision::Deny(Denial::Expired)
+        );
         // The datalog path gives the same answers.
         for u in [&email, &sms, &late, &delivery, &after] {
             let fast = verifier.authorize(&token, u, &none);
@@ -832,13 +1047,26 @@ mod tests {
 
         let mut revoked = RevocationSet::new();
         revoked.insert(&issued.revocation_ids[0], 1);
-        assert_eq!(verifier.check(&narrowed, &delivery, &revoked), TokenDecision::Deny(Denial::Revoked));
+        assert_eq!(
+            verifier.check(&narrowed, &delivery, &revoked),
+            TokenDecision::Deny(Denial::Revoked)
+        );
 
         let other = PartnerId::from_parts(datetime!(2026-01-01 0:00 UTC), [3; 10]);
         let wrong = Verifier::new(EcosystemId::new("eco-test").unwrap(), other, keys);
-        assert_eq!(wrong.check(&issued.bytes, &email, &none), TokenDecision::Deny(Denial::WrongPartner));
-        let rotated = Verifier::new(EcosystemId::new("eco-test").unwrap(), partner, KeySet::new());
-        assert_eq!(rotated.check(&issued.bytes, &email, &none), TokenDecision::Deny(Denial::UnknownKey));
+        assert_eq!(
+            wrong.check(&issued.bytes, &email, &none),
+            TokenDecision::Deny(Denial::WrongPartner)
+        );
+        let rotated = Verifier::new(
+            EcosystemId::new("eco-test").unwrap(),
+            partner,
+            KeySet::new(),
+        );
+        assert_eq!(
+            rotated.check(&issued.bytes, &email, &none),
+            TokenDecision::Deny(Denial::UnknownKey)
+        );
         assert!(!format!("{issued:?}").contains(&issued.to_base64()[..20]));
     }
 }
