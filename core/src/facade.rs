@@ -175,7 +175,7 @@ pub struct Ecosystem<S> {
     cache: quick_cache::sync::Cache<CustomerId, Arc<ConsentState>>,
 }
 
-impl<S: Store + crate::store::TokenStore> Ecosystem<S> {
+impl<S: Store> Ecosystem<S> {
     /// Opens the ecosystem on `store`: replays its ecosystem ledger, or writes the first
     /// entries (catalog and governance) when it is empty.
     pub async fn open(

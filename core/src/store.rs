@@ -282,11 +282,11 @@ pub trait TokenStore: Send + Sync {
 
 /// Everything the facade needs from a backend. Handles are cheap to clone and share.
 pub trait Store:
-    LedgerStore + IdentityStore + PartnerStore + PseudonymStore + Clone + 'static
+    LedgerStore + IdentityStore + PartnerStore + PseudonymStore + TokenStore + Clone + 'static
 {
 }
 
 impl<T> Store for T where
-    T: LedgerStore + IdentityStore + PartnerStore + PseudonymStore + Clone + 'static
+    T: LedgerStore + IdentityStore + PartnerStore + PseudonymStore + TokenStore + Clone + 'static
 {
 }

@@ -54,9 +54,7 @@
 //! - **Self-alias.** `set_alias(x, x)` is `Invalid` (a customer is not merged into itself).
 //! - **Tokens.** A token is live while unrevoked and `now <= expires_at` (the token's own
 //!   check is `$t <= expires_at`, so it still verifies at its expiry). Feed cursors start
-//!   above 0, so `revocations_since(0, ..)` reads the whole feed. The token behaviours ask
-//!   for `S: Store + TokenStore`, as the facade does ([`Store`](tessera_core::Store) does not
-//!   include [`TokenStore`](tessera_core::TokenStore)).
+//!   above 0, so `revocations_since(0, ..)` reads the whole feed.
 //! - **Identifier order.** `identifiers` must return the same order on every call; which
 //!   order is not pinned down.
 //!

@@ -101,7 +101,7 @@ async fn in_feed<S: TokenStore>(store: &S, mine: &[Revocation]) {
 /// live token of the customer once — a token is live through its `expires_at` (its check is
 /// `$t <= expires_at`) — and not partners whose tokens expired or belong to another
 /// customer.
-pub async fn tokens_record_and_list_partners<S: Store + TokenStore>(store: &S) {
+pub async fn tokens_record_and_list_partners<S: Store>(store: &S) {
     let c = customer();
     let other = customer();
     let (twice, once, at_edge, expired, elsewhere) = (
@@ -139,7 +139,7 @@ pub async fn tokens_record_and_list_partners<S: Store + TokenStore>(store: &S) {
 /// otherwise — returns one feed entry per revocation id (with the token's partner and
 /// expiry) that is also on the feed, stops listing those partners as holders, and publishes
 /// nothing for expired tokens, other customers' tokens, or a second revocation.
-pub async fn revoke_tokens_publishes_feed<S: Store + TokenStore>(store: &S) {
+pub async fn revoke_tokens_publishes_feed<S: Store>(store: &S) {
     let c = customer();
     let other = customer();
     let (first, second) = (partner_id(), partner_id());
@@ -194,7 +194,7 @@ pub async fn revoke_tokens_publishes_feed<S: Store + TokenStore>(store: &S) {
 
 /// `revoke_partner_tokens` revokes a partner's live tokens of every customer, and only that
 /// partner's; a second call publishes nothing new.
-pub async fn revoke_partner_tokens_across_customers<S: Store + TokenStore>(store: &S) {
+pub async fn revoke_partner_tokens_across_customers<S: Store>(store: &S) {
     let (c1, c2) = (customer(), customer());
     let (suspended, other) = (partner_id(), partner_id());
     let t1 = live(c1, suspended);
@@ -231,7 +231,7 @@ pub async fn revoke_partner_tokens_across_customers<S: Store + TokenStore>(store
 /// The feed pages by cursor: `revocations_since(cursor, limit)` returns at most `limit`
 /// entries with a greater cursor, oldest first, so paging from 0 reads the whole feed
 /// once (cursors start above 0); past the last cursor, or with limit 0, it is empty.
-pub async fn revocation_feed_pages_by_cursor<S: Store + TokenStore>(store: &S) {
+pub async fn revocation_feed_pages_by_cursor<S: Store>(store: &S) {
     let c = customer();
     let tokens: Vec<TokenRecord> = (0..3).map(|_| live(c, partner_id())).collect();
     for t in &tokens {
@@ -286,7 +286,7 @@ pub async fn revocation_feed_pages_by_cursor<S: Store + TokenStore>(store: &S) {
 
 /// Eight revokers of one customer's tokens at once: every revocation id is published
 /// exactly once across all of them, and the feed holds each once.
-pub async fn concurrent_revocations_publish_once<S: Store + TokenStore>(store: &S) {
+pub async fn concurrent_revocations_publish_once<S: Store>(store: &S) {
     let c = customer();
     let tokens: Vec<TokenRecord> = (0..4).map(|_| live(c, partner_id())).collect();
     for t in &tokens {

@@ -2,8 +2,7 @@
 //!
 //! [`MemoryStore`] keeps the ledgers, identifiers, aliases, profiles, partners, pseudonyms
 //! and tokens of one ecosystem in process memory and implements every storage trait of
-//! [`tessera_core::store`], [`TokenStore`] included (the facade needs it although
-//! [`Store`](tessera_core::Store) does not). It is the embedded default, and the backend
+//! [`tessera_core::store`]. It is the embedded default, and the backend
 //! the tests and demos run on. Nothing survives the process.
 //!
 //! A `MemoryStore` is a handle: [`Clone`] is a cheap [`Arc`] clone, and every clone sees the
