@@ -498,27 +498,40 @@ impl<S: Store> Ecosystem<S> {
         &self,
         customer: CustomerId,
     ) -> Result<Option<Arc<ConsentState>>, EcosystemError> {
-        let last = self.store.last_seq(customer).await?;
-        if last == 0 {
-            return Ok(None);
-        }
-        let cached = self.cache.get(&customer);
-        if let Some(state) = &cached
-            && state.seq() == last
-        {
-            return Ok(cached);
-        }
-        let (mut state, from) = match cached {
-            Some(s) if s.seq() < last => ((*s).clone(), s.seq() + 1),
-            _ => (ConsentState::new(), 1),
+        // One round trip either way: a warm state asks only for the last seq; a cold one
+        // reads the whole stream.
+        let (mut state, from) = match self.cache.get(&customer) {
+            Some(cached) => {
+                let last = self.store.last_seq(customer).await?;
+                if cached.seq() == last {
+                    return Ok(Some(cached));
+                }
+                if cached.seq() < last {
+                    ((*cached).clone(), cached.seq() + 1)
+                } else {
+                    // The store holds less than the cache (a restored backup): start over.
+                    (ConsentState::new(), 1)
+                }
+            }
+            None => (ConsentState::new(), 1),
         };
         let entries = self.store.read(customer, from).await?;
+        if entries.is_empty() {
+            return Ok((state.seq() > 0).then(|| Arc::new(state)));
+        }
         crate::ledger::verify_from(&entries, state.head()).map_err(LedgerError::from)?;
         for e in &entries {
             state.apply(e)?;
         }
         let state = Arc::new(state);
-        self.cache.insert(customer, Arc::clone(&state));
+        // Never replace a newer cached state with an older one read concurrently.
+        if self
+            .cache
+            .get(&customer)
+            .is_none_or(|c| c.seq() <= state.seq())
+        {
+            self.cache.insert(customer, Arc::clone(&state));
+        }
         Ok(Some(state))
     }
 
