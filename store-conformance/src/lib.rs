@@ -33,6 +33,31 @@
 //! at their own entries where they can; the ecosystem functions must not run at the same
 //! time as each other on one store.
 //!
+//! ## The facade behaviours
+//!
+//! The module [`facade`] holds a second set of behaviours: the [`Ecosystem`] facade of core
+//! run on the backend (customers, choices and receipts, checks as of any time, partners and
+//! governance, identity, merge, erasure, export, the customer-state cache across handles,
+//! capability tokens and their revocation). Each of them needs a **fresh** store, because an
+//! ecosystem ledger holds one ecosystem and some of them choose its governance, so they are
+//! listed apart ([`facade_behaviours`]) from the store behaviours above, which may also run
+//! one after another on one shared store. A backend calls every one of them too, one test
+//! each on a fresh store, and checks that it does with [`assert_every_facade_behaviour_called`]:
+//!
+//! ```text
+//! #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+//! async fn facade_merge_folds_into_survivor() {
+//!     tessera_store_conformance::facade::merge_folds_into_survivor(&MyStore::fresh().await).await;
+//! }
+//!
+//! #[test]
+//! fn every_facade_behaviour_is_called() {
+//!     tessera_store_conformance::assert_every_facade_behaviour_called(include_str!("main.rs"));
+//! }
+//! ```
+//!
+//! [`Ecosystem`]: tessera_core::Ecosystem
+//!
 //! ## What the traits leave open, and how this suite decides it
 //!
 //! - **Append: `Invalid` before `Conflict`.** Arguments that contradict themselves are
@@ -63,6 +88,7 @@
 //! [`StoreError::NotFound`]: tessera_core::StoreError::NotFound
 
 mod concurrency;
+pub mod facade;
 mod fixture;
 mod identity;
 mod ledger;
@@ -87,10 +113,24 @@ const SOURCES: &[(&str, &str)] = &[
     ("tokens.rs", include_str!("tokens.rs")),
 ];
 
-/// The name of every behaviour of the suite: every `pub async fn` in its source.
+/// The source of the facade behaviours, for [`facade_behaviours`]: apart from [`SOURCES`]
+/// because each needs a fresh store.
+const FACADE_SOURCES: &[(&str, &str)] = &[("facade.rs", include_str!("facade.rs"))];
+
+/// The name of every store behaviour of the suite: every `pub async fn` in its source.
 pub fn behaviours() -> Vec<&'static str> {
+    names_in(SOURCES)
+}
+
+/// The name of every facade behaviour (module [`facade`]): every `pub async fn` in its
+/// source.
+pub fn facade_behaviours() -> Vec<&'static str> {
+    names_in(FACADE_SOURCES)
+}
+
+fn names_in(sources: &[(&str, &'static str)]) -> Vec<&'static str> {
     let mut names = Vec::new();
-    for (_, source) in SOURCES {
+    for (_, source) in sources {
         for line in source.lines() {
             let Some(rest) = line.trim_start().strip_prefix("pub async fn ") else {
                 continue;
@@ -117,6 +157,21 @@ pub fn assert_every_behaviour_called(test_source: &str) {
     assert!(
         missing.is_empty(),
         "the backend's tests do not call these conformance behaviours: {}",
+        missing.join(", ")
+    );
+}
+
+/// Panics, naming them, unless `test_source` calls every facade behaviour of the suite
+/// (every name of [`facade_behaviours`]), as [`assert_every_behaviour_called`] does for the
+/// store behaviours.
+pub fn assert_every_facade_behaviour_called(test_source: &str) {
+    let missing: Vec<&str> = facade_behaviours()
+        .into_iter()
+        .filter(|name| !calls(test_source, name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the backend's tests do not call these facade conformance behaviours: {}",
         missing.join(", ")
     );
 }
@@ -155,9 +210,17 @@ mod tests {
             .filter(|name| name != "lib.rs" && name != "fixture.rs")
             .collect();
         on_disk.sort();
-        let scanned: Vec<&str> = SOURCES.iter().map(|(name, _)| *name).collect();
-        assert_eq!(on_disk, scanned, "list every behaviour module in SOURCES");
-        for (name, source) in SOURCES {
+        let mut scanned: Vec<&str> = SOURCES
+            .iter()
+            .chain(FACADE_SOURCES)
+            .map(|(name, _)| *name)
+            .collect();
+        scanned.sort_unstable();
+        assert_eq!(
+            on_disk, scanned,
+            "list every behaviour module in SOURCES or FACADE_SOURCES"
+        );
+        for (name, source) in SOURCES.iter().chain(FACADE_SOURCES) {
             assert!(
                 source.contains("pub async fn "),
                 "{name} defines no behaviour"
@@ -186,6 +249,22 @@ mod tests {
         let mut unique = names.clone();
         unique.dedup();
         assert_eq!(unique, names);
+
+        let facade = facade_behaviours();
+        assert!(facade.contains(&"merge_folds_into_survivor"), "{facade:?}");
+        let mut unique = facade.clone();
+        unique.dedup();
+        assert_eq!(unique, facade);
+        assert!(
+            facade.iter().all(|name| !names.contains(name)),
+            "a facade behaviour and a store behaviour share a name"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "do not call these facade conformance behaviours")]
+    fn a_missing_facade_call_is_named() {
+        assert_every_facade_behaviour_called("facade::merge_folds_into_survivor(&store)");
     }
 
     #[test]

@@ -14,6 +14,12 @@ fn every_conformance_behaviour_is_called() {
     conformance::assert_every_behaviour_called(include_str!("main.rs"));
 }
 
+/// Every facade behaviour is called below, each on a fresh store.
+#[test]
+fn every_facade_conformance_behaviour_is_called() {
+    conformance::assert_every_facade_behaviour_called(include_str!("main.rs"));
+}
+
 // Ledger.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,4 +235,131 @@ async fn revocation_feed_pages_by_cursor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_revocations_publish_once() {
     conformance::concurrent_revocations_publish_once(&MemoryStore::new()).await;
+}
+
+// The facade, each behaviour on a fresh store.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_register_and_check_defaults() {
+    conformance::facade::register_and_check_defaults(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_relationships_carry_contract_uses() {
+    conformance::facade::relationships_carry_contract_uses(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_set_choice_receipts_verify() {
+    conformance::facade::set_choice_receipts_verify(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_clear_of_empty_key_is_invalid() {
+    conformance::facade::clear_of_empty_key_is_invalid(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_invalid_keys_write_nothing() {
+    conformance::facade::invalid_keys_write_nothing(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_check_at_answers_the_past() {
+    conformance::facade::check_at_answers_the_past(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_choices_list_partners_joined_since() {
+    conformance::facade::choices_list_partners_joined_since(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_broad_grant_does_not_cover_later_partner() {
+    conformance::facade::broad_grant_does_not_cover_later_partner(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_governance_centralized() {
+    conformance::facade::governance_centralized(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_governance_facilitated() {
+    conformance::facade::governance_facilitated(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_governance_self_organized() {
+    conformance::facade::governance_self_organized(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_partner_lifecycle() {
+    conformance::facade::partner_lifecycle(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_partner_changes_reach_other_handles() {
+    conformance::facade::partner_changes_reach_other_handles(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_link_with_proof() {
+    conformance::facade::link_with_proof(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_merge_folds_into_survivor() {
+    conformance::facade::merge_folds_into_survivor(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_merge_keeps_the_absorbed_past() {
+    conformance::facade::merge_keeps_the_absorbed_past(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_erase_keeps_only_the_ledger() {
+    conformance::facade::erase_keeps_only_the_ledger(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_export_holds_everything() {
+    conformance::facade::export_holds_everything(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_cache_never_answers_stale() {
+    conformance::facade::cache_never_answers_stale(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_concurrent_choices_all_land() {
+    conformance::facade::concurrent_choices_all_land(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_issue_token_needs_active_partner_and_grant() {
+    conformance::facade::issue_token_needs_active_partner_and_grant(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_withdrawal_revokes_tokens() {
+    conformance::facade::withdrawal_revokes_tokens(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_erase_revokes_tokens() {
+    conformance::facade::erase_revokes_tokens(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_merge_revokes_tokens() {
+    conformance::facade::merge_revokes_tokens(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_partner_suspension_revokes_tokens() {
+    conformance::facade::partner_suspension_revokes_tokens(&MemoryStore::new()).await;
 }
