@@ -246,10 +246,16 @@ impl<S: Store> Ecosystem<S> {
 
     /// Catches up with ecosystem entries written by other processes.
     pub async fn refresh_ecosystem(&self) -> Result<(), EcosystemError> {
+        self.fresh_ecosystem().await.map(drop)
+    }
+
+    /// The ecosystem state caught up with the store, so that a partner change acknowledged
+    /// by another process is never missed.
+    async fn fresh_ecosystem(&self) -> Result<Arc<EcosystemState>, EcosystemError> {
         let current = self.ecosystem();
         let entries = self.store.read_ecosystem(current.position() + 1).await?;
         if entries.is_empty() {
-            return Ok(());
+            return Ok(current);
         }
         crate::ledger::verify_from(&entries, current.head()).map_err(LedgerError::from)?;
         let mut next = (*current).clone();
@@ -257,7 +263,7 @@ impl<S: Store> Ecosystem<S> {
             next.apply(e)?;
         }
         self.set_ecosystem(next);
-        Ok(())
+        Ok(self.ecosystem())
     }
 
     async fn ecosystem_change(
@@ -266,6 +272,7 @@ impl<S: Store> Ecosystem<S> {
         actor: Actor,
         now: OffsetDateTime,
     ) -> Result<Arc<EcosystemState>, EcosystemError> {
+        self.refresh_ecosystem().await?;
         for _ in 0..RETRIES {
             let current = self.ecosystem();
             current.check(&change)?;
@@ -383,6 +390,7 @@ impl<S: Store> Ecosystem<S> {
         partner: PartnerId,
         now: OffsetDateTime,
     ) -> Result<Partner, EcosystemError> {
+        self.refresh_ecosystem().await?;
         self.require_status(partner, PartnerStatus::Applied)?;
         self.set_partner_status(partner, PartnerStatus::Active, now)
             .await
@@ -407,6 +415,7 @@ impl<S: Store> Ecosystem<S> {
         partner: PartnerId,
         now: OffsetDateTime,
     ) -> Result<Partner, EcosystemError> {
+        self.refresh_ecosystem().await?;
         self.require_status(partner, PartnerStatus::Suspended)?;
         self.set_partner_status(partner, PartnerStatus::Active, now)
             .await
@@ -598,7 +607,7 @@ impl<S: Store> Ecosystem<S> {
         actor: Actor,
         now: OffsetDateTime,
     ) -> Result<SignedReceipt, EcosystemError> {
-        let eco = self.ecosystem();
+        let eco = self.fresh_ecosystem().await?;
         key.validate(eco.directory().catalog(), eco.directory())?;
         if choice.expires_at.is_some_and(|e| e <= now) {
             return Err(EcosystemError::Invalid(
@@ -669,10 +678,12 @@ impl<S: Store> Ecosystem<S> {
         request: &Request,
         t: OffsetDateTime,
     ) -> Result<Decision, EcosystemError> {
-        let eco = self.ecosystem();
-        consent::validate_request(eco.directory(), request)?;
+        let eco = self.fresh_ecosystem().await?;
+        // `decide` validates the request; an unknown customer is validated here, so a
+        // malformed request is an error whoever it is about.
         let state = match self.state(customer).await? {
-            Some(s) if s.merged_into().is_some() => {
+            // Up to the merge, the absorbed customer's own ledger answers for it.
+            Some(s) if s.merged_into().is_some() && !s.is_known_at(t) => {
                 let survivor = self.canonical_customer(customer).await?;
                 self.state(survivor).await?
             }
@@ -680,7 +691,10 @@ impl<S: Store> Ecosystem<S> {
         };
         match state {
             Some(state) => Ok(consent::decide(&state, eco.directory(), request, t)?),
-            None => Ok(Decision::because(Reason::UnknownCustomer)),
+            None => {
+                consent::validate_request(eco.directory(), request)?;
+                Ok(Decision::because(Reason::UnknownCustomer))
+            }
         }
     }
 
@@ -691,11 +705,13 @@ impl<S: Store> Ecosystem<S> {
         now: OffsetDateTime,
     ) -> Result<Vec<ListedChoice>, EcosystemError> {
         let state = self.known_state(customer, now).await?;
-        let eco = self.ecosystem();
+        let eco = self.fresh_ecosystem().await?;
         Ok(state
             .current_choices()
             .map(|c| {
-                let joined = match (c.key.scope.is_broad(), c.choice.ecosystem_position) {
+                // A broad refusal covers later partners: only a broad grant leaves them out.
+                let broad_grant = c.key.scope.is_broad() && c.choice.is_grant();
+                let joined = match (broad_grant, c.choice.ecosystem_position) {
                     (true, Some(pos)) => eco
                         .directory()
                         .partners()
@@ -766,7 +782,7 @@ impl<S: Store> Ecosystem<S> {
         rng: &dyn SecureRandom,
     ) -> Result<IssuedToken, EcosystemError> {
         let customer = self.canonical_customer(customer).await?;
-        let eco = self.ecosystem();
+        let eco = self.fresh_ecosystem().await?;
         let p = eco
             .directory()
             .partner(partner)
@@ -837,7 +853,7 @@ impl<S: Store> Ecosystem<S> {
             self.store.revoke_tokens(customer, None, now).await?;
             return Ok(());
         }
-        let eco = self.ecosystem();
+        let eco = self.fresh_ecosystem().await?;
         for partner in holders {
             let Some(p) = eco.directory().partner(partner) else {
                 continue;
@@ -862,7 +878,13 @@ impl<S: Store> Ecosystem<S> {
         partner: PartnerId,
         now: OffsetDateTime,
     ) -> Result<(), EcosystemError> {
-        if self.ecosystem().directory().partner(partner).is_none() {
+        if self
+            .fresh_ecosystem()
+            .await?
+            .directory()
+            .partner(partner)
+            .is_none()
+        {
             return Err(EcosystemError::UnknownPartner(partner));
         }
         self.append_changes(customer, &Actor::Partner { partner }, now, |state| {
@@ -981,7 +1003,7 @@ impl<S: Store> Ecosystem<S> {
         customer: CustomerId,
         partner: PartnerId,
     ) -> Result<Pseudonym, EcosystemError> {
-        let eco = self.ecosystem();
+        let eco = self.fresh_ecosystem().await?;
         let p = eco
             .directory()
             .partner(partner)
@@ -999,7 +1021,7 @@ impl<S: Store> Ecosystem<S> {
         partner: PartnerId,
         pseudonym: &Pseudonym,
     ) -> Result<Option<CustomerId>, EcosystemError> {
-        let eco = self.ecosystem();
+        let eco = self.fresh_ecosystem().await?;
         let p = eco
             .directory()
             .partner(partner)
@@ -1082,7 +1104,7 @@ impl<S: Store> Ecosystem<S> {
         }
         self.store.set_alias(absorbed, survivor).await?;
         let mut pseudonyms = Vec::new();
-        let eco = self.ecosystem();
+        let eco = self.fresh_ecosystem().await?;
         let mut sectors: Vec<&SectorId> = vec![&self.orchestrator_sector];
         for p in eco.directory().partners() {
             let old = self.secrets.pseudonyms.pseudonym(&p.sector, absorbed);
@@ -1156,7 +1178,7 @@ impl<S: Store> Ecosystem<S> {
         now: OffsetDateTime,
     ) -> Result<serde_json::Value, EcosystemError> {
         let state = self.known_state(customer, now).await?;
-        let eco = self.ecosystem();
+        let eco = self.fresh_ecosystem().await?;
         let identifiers = self.store.identifiers(customer).await?;
         let profile = self.store.profile(customer).await?;
         let choices = self.choices(customer, now).await?;
