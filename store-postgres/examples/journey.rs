@@ -5,7 +5,10 @@
 //! one choice and sees what changed; a capability token dies with the consent behind it;
 //! and the ledger and a receipt are checked at the end.
 //!
-//! Run it with `cargo run --example journey`.
+//! Run it with `cargo run --example journey` (on the in-memory store), or on PostgreSQL with
+//! `cargo run --example journey -- --database-url postgres://…` (or `DATABASE_URL` set;
+//! `scripts/with-postgres cargo run --example journey` starts a throwaway server). On
+//! PostgreSQL the journey applies the store's migrations first, explicitly.
 
 use std::error::Error;
 
@@ -15,9 +18,10 @@ use tessera_core::token::{Narrowing, Operation, RevocationSet, TokenDecision, Us
 use tessera_core::{
     Actor, Catalog, Choice, ChoiceKey, Decision, Declaration, Ecosystem, EcosystemConfig,
     EcosystemId, LegalBasis, Origin, PartnerId, PseudonymSecret, ReceiptSigner, Request, Role,
-    Scope, Secrets,
+    Scope, Secrets, Store,
 };
 use tessera_store_memory::MemoryStore;
+use tessera_store_postgres::PostgresStore;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -103,15 +107,54 @@ impl StoryClock {
     }
 }
 
+/// The database URL from `--database-url URL` (or `--database-url=URL`), else from
+/// `DATABASE_URL`; `None` for the in-memory store.
+fn database_url() -> Result<Option<String>, Box<dyn Error>> {
+    let mut args = std::env::args().skip(1);
+    let mut url = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--database-url" => {
+                url = Some(args.next().ok_or("--database-url needs a URL")?);
+            }
+            other => match other.strip_prefix("--database-url=") {
+                Some(value) => url = Some(value.to_string()),
+                None => {
+                    return Err(format!(
+                        "unknown argument {other:?}; usage: journey [--database-url URL]"
+                    )
+                    .into());
+                }
+            },
+        }
+    }
+    Ok(url.or_else(|| std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty())))
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
+    match database_url()? {
+        None => journey(MemoryStore::new()).await,
+        Some(url) => {
+            let store = PostgresStore::connect(&url).await?;
+            // Never silently: the journey asks for the schema, as a deployment would.
+            store.migrate().await?;
+            eprintln!("(the journey runs on PostgreSQL; the schema is up to date)");
+            journey(store).await
+        }
+    }
+}
+
+/// The whole story, on any store.
+async fn journey<S: Store>(store: S) -> Result<(), Box<dyn Error>> {
     let rng = SystemRandom::new();
     let mut clock = StoryClock(datetime!(2026-06-01 09:00 UTC));
     let now = clock.tick(0);
 
     println!("Tessera journey — one traveller, five partners, one place to decide\n");
 
-    // The orchestrator opens the ecosystem on the in-memory store (the embedded default).
+    // The orchestrator opens the ecosystem on the store: in memory (the embedded default) or
+    // PostgreSQL.
     let secrets = Secrets {
         pseudonyms: PseudonymSecret::generate(&rng)?,
         receipts: ReceiptSigner::generate(&rng)?,
@@ -121,7 +164,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         EcosystemId::new("eco-family-trip")?,
         Catalog::default_travel(),
     );
-    let eco = Ecosystem::open(MemoryStore::new(), config, secrets, now).await?;
+    let eco = Ecosystem::open(store, config, secrets, now).await?;
 
     // Partners join; the orchestrator enrols them, which approves their declarations.
     let consent = LegalBasis::Consent;
@@ -416,9 +459,16 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     println!("  ({changed} answers changed; all others stayed as they were)");
 
-    // The hotel lost a grant, so its tokens were revoked; the feed tells every verifier.
-    for r in eco.revocations_since(revoked.cursor(), 100).await? {
-        revoked.insert(&r.revocation_id, r.cursor);
+    // The hotel lost a grant, so its tokens were revoked; the feed tells every verifier. The
+    // hotel's verifier follows the hotel's entries (a database may hold earlier journeys').
+    let mut cursor = 0;
+    loop {
+        let page = eco.revocations_since(cursor, 100).await?;
+        let Some(last) = page.last() else { break };
+        cursor = last.cursor;
+        for r in page.iter().filter(|r| r.partner == hotel) {
+            revoked.insert(&r.revocation_id, r.cursor);
+        }
     }
     println!(
         "\nThe hotel lost a grant (e-mail), so its live tokens were revoked: {} revocation id(s) on the feed.",

@@ -1,0 +1,253 @@
+//! [`LedgerStore`]: the customer streams and the ecosystem ledger.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use tessera_core::{CustomerEntry, CustomerId, EcosystemEntry, Entry, LedgerStore, StoreError};
+
+use crate::error::corrupt;
+use crate::{PostgresStore, seq_param, seq_value};
+
+/// Checks the parts of an append that depend on the arguments alone: some entries, all of
+/// `stream`, with consecutive seqs from `expected_seq + 1`, each small enough for `bigint`.
+fn check_batch<S: PartialEq + fmt::Display, C>(
+    stream: &S,
+    expected_seq: u64,
+    entries: &[Entry<S, C>],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Err(StoreError::Invalid(
+            "an append needs at least one entry".into(),
+        ));
+    }
+    let mut seq = expected_seq;
+    for entry in entries {
+        if entry.stream != *stream {
+            return Err(StoreError::Invalid(format!(
+                "entry {} belongs to stream {}, not {stream}",
+                entry.seq, entry.stream
+            )));
+        }
+        let next = seq
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Invalid("seq overflow".into()))?;
+        if entry.seq != next {
+            return Err(StoreError::Invalid(format!(
+                "entries must have consecutive seqs from expected_seq + 1 = {}: found {} where {next} belongs",
+                expected_seq.saturating_add(1),
+                entry.seq
+            )));
+        }
+        seq = next;
+    }
+    seq_param(seq)?;
+    Ok(())
+}
+
+/// The columns of a batch, for `unnest`.
+struct Columns {
+    seqs: Vec<i64>,
+    hashes: Vec<Vec<u8>>,
+    entries: Vec<String>,
+}
+
+fn columns<S: Serialize, C: Serialize>(entries: &[Entry<S, C>]) -> Result<Columns, StoreError> {
+    let mut out = Columns {
+        seqs: Vec::with_capacity(entries.len()),
+        hashes: Vec::with_capacity(entries.len()),
+        entries: Vec::with_capacity(entries.len()),
+    };
+    for e in entries {
+        out.seqs.push(seq_param(e.seq)?);
+        out.hashes.push(e.hash.0.to_vec());
+        out.entries.push(json(e)?);
+    }
+    Ok(out)
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Invalid(format!("the entry does not serialise: {e}")))
+}
+
+/// Decodes `(seq, entry)` rows of one stream — `stream`, or for `None` the stream of the
+/// first row — checking that each entry is the one its row says.
+fn decode_rows<S, C>(rows: Vec<PgRow>, stream: Option<&S>) -> Result<Vec<Entry<S, C>>, StoreError>
+where
+    S: PartialEq + Clone + fmt::Display + DeserializeOwned,
+    C: DeserializeOwned,
+{
+    let mut out: Vec<Entry<S, C>> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq: i64 = row.try_get(0).map_err(|e| corrupt("ledger seq", e))?;
+        let entry: sqlx::types::Json<Entry<S, C>> =
+            row.try_get(1).map_err(|e| corrupt("ledger entry", e))?;
+        let entry = entry.0;
+        let owner = stream.or_else(|| out.first().map(|e| &e.stream));
+        if owner.is_some_and(|s| *s != entry.stream) || u64::try_from(seq) != Ok(entry.seq) {
+            return Err(StoreError::Corrupt(format!(
+                "the row at seq {seq} holds entry {} of stream {}",
+                entry.seq, entry.stream
+            )));
+        }
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+impl LedgerStore for PostgresStore {
+    async fn append(
+        &self,
+        customer: CustomerId,
+        expected_seq: u64,
+        entries: &[CustomerEntry],
+    ) -> Result<(), StoreError> {
+        check_batch(&customer, expected_seq, entries)?;
+        let expected = seq_param(expected_seq)?;
+        let id = customer.uuid();
+        // No prior read: the statement appends only if the stream's last seq is the expected
+        // one, and the primary key turns a racing append of the same seq into a unique
+        // violation (Conflict). One statement is one transaction: all or nothing.
+        let mut lease = self.pool.acquire().await?;
+        let result = if let [entry] = entries {
+            sqlx::query(
+                "INSERT INTO customer_ledger (customer_id, seq, hash, entry) \
+                 SELECT $1, $2, $3, $4::jsonb \
+                 WHERE coalesce((SELECT max(seq) FROM customer_ledger WHERE customer_id = $1), 0) = $5",
+            )
+            .bind(id)
+            .bind(seq_param(entry.seq)?)
+            .bind(&entry.hash.0[..])
+            .bind(json(entry)?)
+            .bind(expected)
+            .execute(lease.conn())
+            .await
+        } else {
+            let c = columns(entries)?;
+            sqlx::query(
+                "INSERT INTO customer_ledger (customer_id, seq, hash, entry) \
+                 SELECT $1, t.seq, t.hash, t.entry::jsonb \
+                 FROM unnest($2::bigint[], $3::bytea[], $4::text[]) AS t(seq, hash, entry) \
+                 WHERE coalesce((SELECT max(seq) FROM customer_ledger WHERE customer_id = $1), 0) = $5",
+            )
+            .bind(id)
+            .bind(&c.seqs)
+            .bind(&c.hashes)
+            .bind(&c.entries)
+            .bind(expected)
+            .execute(lease.conn())
+            .await
+        };
+        let inserted = match lease.finish(result) {
+            Ok(done) => done.rows_affected(),
+            Err(StoreError::Conflict(_)) => 0,
+            Err(e) => return Err(e),
+        };
+        if inserted == entries.len() as u64 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "the last seq of {customer} is not {expected_seq}"
+            )))
+        }
+    }
+
+    async fn read(
+        &self,
+        customer: CustomerId,
+        from_seq: u64,
+    ) -> Result<Vec<CustomerEntry>, StoreError> {
+        let Ok(from) = i64::try_from(from_seq) else {
+            return Ok(Vec::new());
+        };
+        let mut lease = self.pool.acquire().await?;
+        let result = sqlx::query(
+            "SELECT seq, entry FROM customer_ledger \
+             WHERE customer_id = $1 AND seq >= $2 ORDER BY seq",
+        )
+        .bind(customer.uuid())
+        .bind(from)
+        .fetch_all(lease.conn())
+        .await;
+        decode_rows(lease.finish(result)?, Some(&customer))
+    }
+
+    async fn last_seq(&self, customer: CustomerId) -> Result<u64, StoreError> {
+        let mut lease = self.pool.acquire().await?;
+        let result: Result<Option<i64>, _> =
+            sqlx::query_scalar("SELECT max(seq) FROM customer_ledger WHERE customer_id = $1")
+                .bind(customer.uuid())
+                .fetch_one(lease.conn())
+                .await;
+        lease.finish(result)?.map_or(Ok(0), seq_value)
+    }
+
+    async fn append_ecosystem(
+        &self,
+        expected_seq: u64,
+        entries: &[EcosystemEntry],
+    ) -> Result<(), StoreError> {
+        let stream = entries
+            .first()
+            .map(|e| e.stream.clone())
+            .ok_or_else(|| StoreError::Invalid("an append needs at least one entry".into()))?;
+        check_batch(&stream, expected_seq, entries)?;
+        let expected = seq_param(expected_seq)?;
+        let c = columns(entries)?;
+        let mut lease = self.pool.acquire().await?;
+        // Appends only if the last seq is the expected one and the ledger is this
+        // ecosystem's (or empty).
+        let result = sqlx::query(
+            "INSERT INTO ecosystem_ledger (seq, ecosystem_id, hash, entry) \
+             SELECT t.seq, $1, t.hash, t.entry::jsonb \
+             FROM unnest($2::bigint[], $3::bytea[], $4::text[]) AS t(seq, hash, entry) \
+             WHERE coalesce((SELECT max(seq) FROM ecosystem_ledger), 0) = $5 \
+               AND coalesce((SELECT ecosystem_id FROM ecosystem_ledger WHERE seq = 1), $1) = $1",
+        )
+        .bind(stream.as_str())
+        .bind(&c.seqs)
+        .bind(&c.hashes)
+        .bind(&c.entries)
+        .bind(expected)
+        .execute(lease.conn())
+        .await;
+        let inserted = match lease.finish(result) {
+            Ok(done) => done.rows_affected(),
+            Err(StoreError::Conflict(_)) => 0,
+            Err(e) => return Err(e),
+        };
+        if inserted == entries.len() as u64 {
+            return Ok(());
+        }
+        // Nothing was written; say why (this read happens only on the failure path).
+        let mut lease = self.pool.acquire().await?;
+        let result: Result<Option<String>, _> =
+            sqlx::query_scalar("SELECT ecosystem_id FROM ecosystem_ledger WHERE seq = 1")
+                .fetch_optional(lease.conn())
+                .await;
+        match lease.finish(result)? {
+            Some(held) if held != stream.as_str() => Err(StoreError::Invalid(format!(
+                "this store holds the ledger of ecosystem {held}, not {stream}"
+            ))),
+            _ => Err(StoreError::Conflict(format!(
+                "the last seq of the ecosystem ledger is not {expected_seq}"
+            ))),
+        }
+    }
+
+    async fn read_ecosystem(&self, from_seq: u64) -> Result<Vec<EcosystemEntry>, StoreError> {
+        let Ok(from) = i64::try_from(from_seq) else {
+            return Ok(Vec::new());
+        };
+        let mut lease = self.pool.acquire().await?;
+        let result =
+            sqlx::query("SELECT seq, entry FROM ecosystem_ledger WHERE seq >= $1 ORDER BY seq")
+                .bind(from)
+                .fetch_all(lease.conn())
+                .await;
+        decode_rows(lease.finish(result)?, None)
+    }
+}

@@ -1,0 +1,372 @@
+//! What only the PostgreSQL backend promises: explicit migrations, error mapping (values
+//! PostgreSQL refuses, damaged rows, lost connections, an unreachable server), a `Debug`
+//! without the password, and a revocation feed that a reader paging by cursor never skips.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures::future::join_all;
+use ring::rand::{SecureRandom, SystemRandom};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection};
+use tessera_core::{
+    Actor, CustomerChange, CustomerEntry, CustomerId, IdentityStore, LedgerStore, PartnerId,
+    StoreError, TokenRecord, TokenStore,
+};
+use tessera_store_postgres::{PostgresOptions, PostgresStore};
+use time::macros::datetime;
+
+use crate::fresh;
+
+const T0: time::OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    SystemRandom::new().fill(&mut bytes).expect("randomness");
+    bytes
+}
+
+fn customer() -> CustomerId {
+    CustomerId::from_parts(T0, random())
+}
+
+fn registered(c: CustomerId) -> CustomerEntry {
+    CustomerEntry::next(c, None, T0, Actor::Customer, CustomerChange::Registered).expect("an entry")
+}
+
+fn linked(prev: &CustomerEntry, digest: &str) -> CustomerEntry {
+    CustomerEntry::next(
+        prev.stream,
+        Some((prev.seq, prev.hash)),
+        T0,
+        Actor::Customer,
+        CustomerChange::IdentifierLinked {
+            kind: "email".into(),
+            digest: digest.into(),
+        },
+    )
+    .expect("an entry")
+}
+
+async fn sql(options: &PgConnectOptions) -> PgConnection {
+    PgConnection::connect_with(options)
+        .await
+        .expect("a direct connection")
+}
+
+#[sqlx::test(migrations = false)]
+async fn migrations_are_explicit_and_idempotent(_: PgPoolOptions, options: PgConnectOptions) {
+    let store = PostgresOptions::from_connect_options(options)
+        .connect()
+        .await
+        .expect("connect");
+    match store.last_seq(customer()).await {
+        Err(StoreError::Unavailable(message)) => assert!(
+            message.contains("migrate"),
+            "a database without the schema says what to do: {message}"
+        ),
+        other => panic!("connecting must not create the schema; got {other:?}"),
+    }
+    store.migrate().await.expect("migrate");
+    store.migrate().await.expect("migrate again: a no-op");
+    assert_eq!(store.last_seq(customer()).await, Ok(0));
+    store.close().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn values_postgres_refuses_are_invalid_and_write_nothing(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let store = fresh(options).await;
+    let c = customer();
+    let profile = serde_json::json!({"name": "nul \u{0} inside"});
+    assert!(
+        matches!(
+            store.put_profile(c, &profile).await,
+            Err(StoreError::Invalid(_))
+        ),
+        "jsonb cannot hold U+0000"
+    );
+    assert_eq!(store.profile(c).await, Ok(None));
+
+    let first = registered(c);
+    store
+        .append(c, 0, std::slice::from_ref(&first))
+        .await
+        .expect("append");
+    let bad = linked(&first, "nul \u{0} inside");
+    let good = linked(&first, "fine");
+    let batch = [good.clone(), linked(&good, "nul \u{0} again")];
+    for entries in [&[bad][..], &batch[..]] {
+        assert!(
+            matches!(
+                store.append(c, 1, entries).await,
+                Err(StoreError::Invalid(_))
+            ),
+            "an entry jsonb cannot hold is Invalid"
+        );
+    }
+    assert_eq!(
+        store.read(c, 1).await,
+        Ok(vec![first]),
+        "nothing was written"
+    );
+    store.close().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn damaged_rows_are_corrupt(_: PgPoolOptions, options: PgConnectOptions) {
+    let store = fresh(options.clone()).await;
+    let mut conn = sql(&options).await;
+    let (garbage, misplaced) = (customer(), customer());
+    sqlx::query(
+        "INSERT INTO customer_ledger (customer_id, seq, hash, entry) \
+         VALUES ($1, 1, $2, '{\"not\": \"an entry\"}')",
+    )
+    .bind(garbage.uuid())
+    .bind(&[0u8; 32][..])
+    .execute(&mut conn)
+    .await
+    .expect("insert a damaged row");
+    // A real entry, filed at the wrong seq.
+    let entry = registered(misplaced);
+    sqlx::query(
+        "INSERT INTO customer_ledger (customer_id, seq, hash, entry) VALUES ($1, 2, $2, $3)",
+    )
+    .bind(misplaced.uuid())
+    .bind(&entry.hash.0[..])
+    .bind(sqlx::types::Json(&entry))
+    .execute(&mut conn)
+    .await
+    .expect("insert a misplaced row");
+    for c in [garbage, misplaced] {
+        assert!(
+            matches!(store.read(c, 1).await, Err(StoreError::Corrupt(_))),
+            "a row that is not its entry is Corrupt"
+        );
+    }
+    conn.close().await.expect("close");
+    store.close().await;
+}
+
+/// Terminates the server processes of every connection with this application name.
+async fn terminate(options: &PgConnectOptions, application: &str) -> i64 {
+    let mut conn = sql(options).await;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(application)
+    .fetch_one(&mut conn)
+    .await
+    .expect("terminate");
+    conn.close().await.expect("close");
+    n
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_lost_connection_is_unavailable_and_the_next_call_recovers(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    fresh(options.clone()).await.close().await;
+    let application = format!("tessera-test-{:016x}", u64::from_be_bytes(random()));
+    let store =
+        PostgresOptions::from_connect_options(options.clone().application_name(&application))
+            .max_connections(4)
+            .connect()
+            .await
+            .expect("connect");
+    let c = customer();
+    let first = registered(c);
+    store
+        .append(c, 0, std::slice::from_ref(&first))
+        .await
+        .expect("append");
+    assert_eq!(terminate(&options, &application).await, 1, "one connection");
+
+    let second = linked(&first, "after the loss");
+    match store.append(c, 1, std::slice::from_ref(&second)).await {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("a lost connection is Unavailable, got {other:?}"),
+    }
+    assert_eq!(
+        store.read(c, 1).await,
+        Ok(vec![first.clone()]),
+        "the next call recovers"
+    );
+    store
+        .append(c, 1, std::slice::from_ref(&second))
+        .await
+        .expect("append");
+    assert_eq!(store.read(c, 1).await, Ok(vec![first, second]));
+
+    // Several connections lost at once: one call fails, the next recovers.
+    let busy = join_all((0..4).map(|_| store.last_seq(c))).await;
+    assert!(busy.iter().all(Result::is_ok));
+    assert!(terminate(&options, &application).await >= 2);
+    assert!(matches!(
+        store.last_seq(c).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert_eq!(store.last_seq(c).await, Ok(2), "the next call recovers");
+    store.close().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn idle_connections_are_tested_before_use(_: PgPoolOptions, options: PgConnectOptions) {
+    fresh(options.clone()).await.close().await;
+    let application = format!("tessera-test-{:016x}", u64::from_be_bytes(random()));
+    let store =
+        PostgresOptions::from_connect_options(options.clone().application_name(&application))
+            .test_idle_after(Duration::ZERO)
+            .connect()
+            .await
+            .expect("connect");
+    let c = customer();
+    assert_eq!(store.last_seq(c).await, Ok(0));
+    assert_eq!(terminate(&options, &application).await, 1);
+    assert_eq!(
+        store.last_seq(c).await,
+        Ok(0),
+        "a dead idle connection is found by the ping and replaced"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable() {
+    // Nothing listens on port 1.
+    let options = PostgresOptions::from_url("postgres://postgres@127.0.0.1:1/tessera")
+        .expect("a valid URL")
+        .connect_timeout(Duration::from_secs(2));
+    match options.clone().connect().await {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    let lazy = options.connect_lazy();
+    assert!(matches!(
+        lazy.last_seq(customer()).await,
+        Err(StoreError::Unavailable(_))
+    ));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_closed_store_is_unavailable(_: PgPoolOptions, options: PgConnectOptions) {
+    let store = fresh(options).await;
+    store.close().await;
+    assert!(matches!(
+        store.last_seq(customer()).await,
+        Err(StoreError::Unavailable(_))
+    ));
+}
+
+#[test]
+fn urls_and_debug_keep_the_password() {
+    match PostgresOptions::from_url("postgres://ada:s3cret@db.example:notaport/tessera") {
+        Err(StoreError::Invalid(message)) => {
+            assert!(!message.contains("s3cret"), "{message}")
+        }
+        other => panic!("a bad URL is Invalid, got {other:?}"),
+    }
+    let options = PostgresOptions::from_url("postgres://ada:s3cret@db.example:5433/tessera")
+        .expect("a valid URL")
+        .max_connections(3);
+    let text = format!("{options:?} {:?}", options.clone().connect_lazy());
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(
+        text.contains("db.example") && text.contains("5433"),
+        "{text}"
+    );
+}
+
+fn token(c: CustomerId, partner: PartnerId) -> TokenRecord {
+    TokenRecord {
+        customer: c,
+        partner,
+        consent_version: 1,
+        revocation_ids: (0..2)
+            .map(|_| random::<16>().iter().map(|b| format!("{b:02x}")).collect())
+            .collect(),
+        issued_at: T0,
+        expires_at: T0 + time::Duration::minutes(10),
+    }
+}
+
+/// Revokers of many customers commit in whatever order the server lets them while a reader
+/// pages the feed by cursor: the reader must see every entry, none skipped because a lower
+/// cursor committed after a higher one was read.
+#[sqlx::test(migrations = false)]
+async fn a_reader_paging_the_feed_skips_nothing(_: PgPoolOptions, options: PgConnectOptions) {
+    let store = fresh(options).await;
+    let customers: Vec<CustomerId> = (0..48).map(|_| customer()).collect();
+    for &c in &customers {
+        store
+            .record_token(&token(c, PartnerId::from_parts(T0, random())))
+            .await
+            .expect("record");
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let revokers = async {
+        for chunk in customers.chunks(6) {
+            let results = join_all(chunk.iter().map(|&c| store.revoke_tokens(c, None, T0))).await;
+            for r in results {
+                assert_eq!(r.expect("revoke").len(), 2);
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let reader = async {
+        let mut seen = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+            let page = store.revocations_since(cursor, 5).await.expect("page");
+            match page.last() {
+                Some(last) => cursor = last.cursor,
+                None if finished => break,
+                None => tokio::task::yield_now().await,
+            }
+            seen.extend(page);
+        }
+        seen
+    };
+    let ((), seen) = futures::join!(revokers, reader);
+    let all = store
+        .revocations_since(0, usize::MAX)
+        .await
+        .expect("the feed");
+    assert_eq!(all.len(), 2 * customers.len());
+    let seen: BTreeSet<u64> = seen.iter().map(|r| r.cursor).collect();
+    let missed: Vec<u64> = all
+        .iter()
+        .map(|r| r.cursor)
+        .filter(|c| !seen.contains(c))
+        .collect();
+    assert!(missed.is_empty(), "the reader skipped cursors {missed:?}");
+    store.close().await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn identifiers_erase_with_the_profile(_: PgPoolOptions, options: PgConnectOptions) {
+    // `erase` is one statement over two tables: both go.
+    let store = fresh(options).await;
+    let c = customer();
+    let id = tessera_core::Identifier::email("erased@example.test").expect("an address");
+    store.link(&id, c).await.expect("link");
+    store
+        .put_profile(c, &serde_json::json!({"name": "x"}))
+        .await
+        .expect("profile");
+    store.erase(c).await.expect("erase");
+    assert_eq!(store.resolve(&id).await, Ok(None));
+    assert_eq!(store.profile(c).await, Ok(None));
+    store.close().await;
+}
+
+fn assert_store<S: tessera_core::Store>() {}
+
+#[test]
+fn postgres_store_is_a_store() {
+    assert_store::<PostgresStore>();
+}
