@@ -3,4 +3,5 @@
 mod golden;
 mod naive;
 mod props;
+mod tokens;
 mod vectors;
