@@ -224,7 +224,7 @@ pub enum Verdict {
 /// The customer's decision at one key.
 ///
 /// It is written flat (`{"decision": "grant", "legal_basis": …, "expires_at": …}`) and read
-/// through [`ChoiceWire`]: serde does not support `deny_unknown_fields` together with
+/// through a private wire struct: serde does not support `deny_unknown_fields` together with
 /// `flatten` (every verdict field would count as unknown, so no choice could be read back),
 /// and without it unknown fields would be dropped silently.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
