@@ -280,6 +280,43 @@ pub trait TokenStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Revocation>, StoreError>> + Send;
 }
 
+/// Checks the parts of an append that depend on the arguments alone: at least one entry, all
+/// of `stream`, with consecutive seqs from `expected_seq + 1`. Every backend runs it before
+/// it touches storage, so a malformed append is [`StoreError::Invalid`] on all of them.
+/// Returns the seq of the last entry.
+pub fn check_append<S: PartialEq + std::fmt::Display, C>(
+    stream: &S,
+    expected_seq: u64,
+    entries: &[crate::ledger::Entry<S, C>],
+) -> Result<u64, StoreError> {
+    if entries.is_empty() {
+        return Err(StoreError::Invalid(
+            "an append needs at least one entry".into(),
+        ));
+    }
+    let mut seq = expected_seq;
+    for entry in entries {
+        if entry.stream != *stream {
+            return Err(StoreError::Invalid(format!(
+                "entry {} belongs to stream {}, not {stream}",
+                entry.seq, entry.stream
+            )));
+        }
+        let next = seq
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Invalid("seq overflow".into()))?;
+        if entry.seq != next {
+            return Err(StoreError::Invalid(format!(
+                "entries must have consecutive seqs from expected_seq + 1 = {}: found {} where {next} belongs",
+                expected_seq.saturating_add(1),
+                entry.seq
+            )));
+        }
+        seq = next;
+    }
+    Ok(seq)
+}
+
 /// Everything the facade needs from a backend. Handles are cheap to clone and share.
 pub trait Store:
     LedgerStore + IdentityStore + PartnerStore + PseudonymStore + TokenStore + Clone + 'static

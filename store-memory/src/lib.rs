@@ -259,41 +259,6 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Checks the parts of an append that depend on the arguments alone: some entries, all of
-/// `stream`, with consecutive seqs from `expected_seq + 1`.
-fn check_batch<S: PartialEq + fmt::Display, C>(
-    stream: &S,
-    expected_seq: u64,
-    entries: &[tessera_core::Entry<S, C>],
-) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Err(StoreError::Invalid(
-            "an append needs at least one entry".into(),
-        ));
-    }
-    let mut seq = expected_seq;
-    for entry in entries {
-        if entry.stream != *stream {
-            return Err(StoreError::Invalid(format!(
-                "entry {} belongs to stream {}, not {stream}",
-                entry.seq, entry.stream
-            )));
-        }
-        let next = seq
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Invalid("seq overflow".into()))?;
-        if entry.seq != next {
-            return Err(StoreError::Invalid(format!(
-                "entries must have consecutive seqs from expected_seq + 1 = {}: found {} where {next} belongs",
-                expected_seq.saturating_add(1),
-                entry.seq
-            )));
-        }
-        seq = next;
-    }
-    Ok(())
-}
-
 fn conflict(expected_seq: u64, last: u64) -> StoreError {
     StoreError::Conflict(format!(
         "expected the last seq to be {expected_seq}, it is {last}"
@@ -313,7 +278,7 @@ impl LedgerStore for MemoryStore {
         expected_seq: u64,
         entries: &[CustomerEntry],
     ) -> Result<(), StoreError> {
-        check_batch(&customer, expected_seq, entries)?;
+        tessera_core::store::check_append(&customer, expected_seq, entries)?;
         let mut shard = write(self.inner.shard(customer));
         match shard.get_mut(&customer) {
             Some(stream) => {
@@ -360,7 +325,7 @@ impl LedgerStore for MemoryStore {
             .first()
             .map(|e| e.stream.clone())
             .ok_or_else(|| StoreError::Invalid("an append needs at least one entry".into()))?;
-        check_batch(&stream, expected_seq, entries)?;
+        tessera_core::store::check_append(&stream, expected_seq, entries)?;
         let mut ledger = write(&self.inner.ecosystem);
         if let Some(first) = ledger.first()
             && first.stream != stream

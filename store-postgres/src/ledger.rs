@@ -11,39 +11,15 @@ use tessera_core::{CustomerEntry, CustomerId, EcosystemEntry, Entry, LedgerStore
 use crate::error::corrupt;
 use crate::{PostgresStore, seq_param, seq_value};
 
-/// Checks the parts of an append that depend on the arguments alone: some entries, all of
-/// `stream`, with consecutive seqs from `expected_seq + 1`, each small enough for `bigint`.
+/// Checks the parts of an append that depend on the arguments alone (core's shared check),
+/// and that every seq fits a `bigint`.
 fn check_batch<S: PartialEq + fmt::Display, C>(
     stream: &S,
     expected_seq: u64,
     entries: &[Entry<S, C>],
 ) -> Result<(), StoreError> {
-    if entries.is_empty() {
-        return Err(StoreError::Invalid(
-            "an append needs at least one entry".into(),
-        ));
-    }
-    let mut seq = expected_seq;
-    for entry in entries {
-        if entry.stream != *stream {
-            return Err(StoreError::Invalid(format!(
-                "entry {} belongs to stream {}, not {stream}",
-                entry.seq, entry.stream
-            )));
-        }
-        let next = seq
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Invalid("seq overflow".into()))?;
-        if entry.seq != next {
-            return Err(StoreError::Invalid(format!(
-                "entries must have consecutive seqs from expected_seq + 1 = {}: found {} where {next} belongs",
-                expected_seq.saturating_add(1),
-                entry.seq
-            )));
-        }
-        seq = next;
-    }
-    seq_param(seq)?;
+    let last = tessera_core::store::check_append(stream, expected_seq, entries)?;
+    seq_param(last)?;
     Ok(())
 }
 
