@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -52,6 +53,14 @@ pub enum CatalogError {
         name: String,
         /// Its parent, which requires a channel.
         parent: String,
+    },
+    /// A purpose or data category nested deeper than [`MAX_DEPTH`] levels.
+    #[error("{kind} `{name}` is nested deeper than {max} levels", max = MAX_DEPTH)]
+    TooDeep {
+        /// Which kind of name.
+        kind: &'static str,
+        /// The name (cut to 64 characters).
+        name: String,
     },
     /// A channel name is dotted (channels are flat).
     #[error("channel `{name}` must not contain dots")]
@@ -289,13 +298,100 @@ pub struct CatalogSpec {
     pub channels: Vec<Channel>,
 }
 
+/// How deep a catalog may nest purposes and data categories (`marketing.offers` is 2). A
+/// name may have more segments, but a catalog refuses it, so a request naming it is an
+/// unknown purpose or data category; the decision rule works on fixed-size arrays of a
+/// name's ancestors.
+pub const MAX_DEPTH: usize = 16;
+
 /// A validated catalog.
+///
+/// Besides the names it keeps each name's place in its hierarchy, so that the decision rule
+/// resolves a request's names once and then works with small integers: a name's *node* is its
+/// index in the catalog, and its lineage lists the node and its ancestors, deepest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
-    purposes: FxHashMap<Box<str>, bool>,
-    data: FxHashMap<Box<str>, ()>,
-    channels: FxHashMap<Box<str>, ()>,
+    names: Arc<CatalogNames>,
     spec: CatalogSpec,
+}
+
+/// The resolved names of a catalog, shared by its clones: a customer's state remembers
+/// which catalog it resolved its symbols against by holding this.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct CatalogNames {
+    purposes: Names,
+    requires_channel: Vec<bool>,
+    data: Names,
+    channels: Names,
+}
+
+impl CatalogNames {
+    /// Every node of each kind: purposes, data categories, channels.
+    pub(crate) fn nodes(&self) -> [&[Node]; 3] {
+        [&self.purposes.nodes, &self.data.nodes, &self.channels.nodes]
+    }
+}
+
+/// The hash under which a name is filed wherever the decision rule looks it up: the catalog
+/// computes it once per name, so a lookup of a resolved name hashes nothing.
+pub(crate) fn name_hash(name: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut hasher = rustc_hash::FxHasher::default();
+    hasher.write(name.as_bytes());
+    hasher.finish()
+}
+
+/// One resolved catalog name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Node {
+    /// The name.
+    pub(crate) name: Box<str>,
+    /// [`name_hash`] of the name.
+    pub(crate) hash: u64,
+    /// This node's index, then its parent's, and so on up to the root.
+    pub(crate) lineage: Box<[u32]>,
+}
+
+/// The names of one kind (purposes, data categories or channels), indexed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Names {
+    index: FxHashMap<Box<str>, u32>,
+    nodes: Vec<Node>,
+}
+
+impl Names {
+    /// Indexes `names` (already checked for duplicates and missing parents).
+    fn new<'a>(names: impl Iterator<Item = &'a str>) -> Self {
+        let mut index = FxHashMap::default();
+        let mut listed = Vec::new();
+        for (i, name) in names.enumerate() {
+            index.insert(Box::from(name), i as u32);
+            listed.push(name);
+        }
+        let nodes = listed
+            .iter()
+            .map(|&name| {
+                let mut lineage = Vec::new();
+                let mut rest = Some(name);
+                while let Some(n) = rest {
+                    if let Some(&i) = index.get(n) {
+                        lineage.push(i);
+                    }
+                    rest = n.rsplit_once('.').map(|(parent, _)| parent);
+                }
+                Node {
+                    name: name.into(),
+                    hash: name_hash(name),
+                    lineage: lineage.into(),
+                }
+            })
+            .collect();
+        Self { index, nodes }
+    }
+
+    fn get(&self, name: &str) -> Option<u32> {
+        self.index.get(name).copied()
+    }
 }
 
 /// The default travel and mobility catalog that ships with Tessera.
@@ -365,10 +461,33 @@ impl Catalog {
                 });
             }
         }
+        let too_deep = |kind, name: &str| CatalogError::TooDeep {
+            kind,
+            name: name.chars().take(64).collect(),
+        };
+        if let Some(p) = spec
+            .purposes
+            .iter()
+            .find(|p| usize::from(p.id.depth()) > MAX_DEPTH)
+        {
+            return Err(too_deep("purpose", p.id.as_str()));
+        }
+        if let Some(d) = spec
+            .data
+            .iter()
+            .find(|d| usize::from(d.depth()) > MAX_DEPTH)
+        {
+            return Err(too_deep("data category", d.as_str()));
+        }
+        let purposes = Names::new(spec.purposes.iter().map(|p| p.id.as_str()));
+        let requires_channel = spec.purposes.iter().map(|p| p.requires_channel).collect();
         Ok(Self {
-            purposes,
-            data,
-            channels,
+            names: Arc::new(CatalogNames {
+                purposes,
+                requires_channel,
+                data: Names::new(spec.data.iter().map(DataCategory::as_str)),
+                channels: Names::new(spec.channels.iter().map(Channel::as_str)),
+            }),
             spec,
         })
     }
@@ -391,9 +510,7 @@ impl Catalog {
 
     fn empty() -> Self {
         Self {
-            purposes: FxHashMap::default(),
-            data: FxHashMap::default(),
-            channels: FxHashMap::default(),
+            names: Arc::default(),
             spec: CatalogSpec {
                 purposes: vec![],
                 data: vec![],
@@ -409,17 +526,53 @@ impl Catalog {
 
     /// Whether the purpose exists, and if so whether it requires a channel.
     pub fn purpose_requires_channel(&self, purpose: &str) -> Option<bool> {
-        self.purposes.get(purpose).copied()
+        self.purpose_node(purpose)
+            .map(|i| self.names.requires_channel[i as usize])
     }
 
     /// Whether the data category exists.
     pub fn has_data(&self, data: &str) -> bool {
-        self.data.contains_key(data)
+        self.data_node(data).is_some()
     }
 
     /// Whether the channel exists.
     pub fn has_channel(&self, channel: &str) -> bool {
-        self.channels.contains_key(channel)
+        self.channel_node(channel).is_some()
+    }
+
+    /// The resolved names, shared by the catalog's clones.
+    pub(crate) fn names(&self) -> &Arc<CatalogNames> {
+        &self.names
+    }
+
+    /// The node of a purpose.
+    pub(crate) fn purpose_node(&self, purpose: &str) -> Option<u32> {
+        self.names.purposes.get(purpose)
+    }
+
+    /// The node of a data category.
+    pub(crate) fn data_node(&self, data: &str) -> Option<u32> {
+        self.names.data.get(data)
+    }
+
+    /// The node of a channel.
+    pub(crate) fn channel_node(&self, channel: &str) -> Option<u32> {
+        self.names.channels.get(channel)
+    }
+
+    /// Whether the purpose at `node` requires a channel.
+    pub(crate) fn node_requires_channel(&self, node: u32) -> bool {
+        self.names.requires_channel[node as usize]
+    }
+
+    /// A purpose by node.
+    pub(crate) fn purpose(&self, node: u32) -> &Node {
+        &self.names.purposes.nodes[node as usize]
+    }
+
+    /// A data category by node.
+    pub(crate) fn data(&self, node: u32) -> &Node {
+        &self.names.data.nodes[node as usize]
     }
 
     /// All purposes, in catalog order.
@@ -483,6 +636,26 @@ mod tests {
 
     #[test]
     fn validation_names_the_problem() {
+        let deep: Vec<String> = (1..=MAX_DEPTH + 1)
+            .map(|n| vec!["a"; n].join("."))
+            .collect();
+        let refs: Vec<&str> = deep.iter().map(String::as_str).collect();
+        assert!(Catalog::new(spec(&[], &refs[..MAX_DEPTH], &[])).is_ok());
+        assert!(matches!(
+            Catalog::new(spec(&[], &refs, &[])),
+            Err(CatalogError::TooDeep {
+                kind: "data category",
+                ..
+            })
+        ));
+        let purposes: Vec<(&str, bool)> = refs.iter().map(|&p| (p, false)).collect();
+        assert!(matches!(
+            Catalog::new(spec(&purposes, &[], &[])),
+            Err(CatalogError::TooDeep {
+                kind: "purpose",
+                ..
+            })
+        ));
         let missing = spec(&[("marketing.offers", true)], &[], &[]);
         assert!(matches!(
             Catalog::new(missing),

@@ -22,20 +22,30 @@
 //!    ([`Reason::NoConsent`]).
 //!
 //! # How it is fast
-//! The state keeps, per key, the list of versions written to it, in a hash map keyed by
-//! small integers that the state interns for every name its choices use. A decision probes
-//! the candidate keys of the request from the most specific down and stops at the first one
-//! in force, so its cost depends on the catalog depth and the partner's roles, not on the
-//! number of choices. Tests check it against a naive scan of every choice.
+//! A decision resolves the request's three names in the catalog once (three hash lookups);
+//! after that it works on small integers. The [`Directory`] keeps every partner compiled
+//! against the catalog, its approved declarations indexed by purpose, so rule 3 is a few
+//! integer compares. The state keeps, per key, the list of versions written to it, in a hash
+//! map keyed by symbols it interns for every name its choices use, and per scope a mask of
+//! the symbols its keys use. It also remembers, per catalog, the symbols of each catalog name
+//! and its ancestors (rebuilt when a new name comes in). A decision probes the candidate keys
+//! of the request from the most specific down, skips those the masks rule out, and stops at
+//! the first one in force, so its cost depends on the catalog depth and the partner's roles,
+//! not on the number of choices; the winning key is shared with the state, not copied.
+//! Property tests check it against a naive scan of every choice.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
+use hashbrown::HashTable;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
-use crate::catalog::{Catalog, Channel, DataCategory, Pattern, PurposeId};
+use crate::catalog::{
+    Catalog, CatalogNames, Channel, DataCategory, MAX_DEPTH, Node, Pattern, PurposeId, name_hash,
+};
 use crate::id::{CustomerId, PartnerId};
 use crate::ledger::CustomerChange;
 use crate::partner::{LegalBasis, Partner, PartnerError, PartnerStatus, Role};
@@ -454,8 +464,8 @@ impl Reason {
 /// The choice that decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Winner {
-    /// Its key.
-    pub key: ChoiceKey,
+    /// Its key (shared with the state it was decided on: a decision allocates nothing).
+    pub key: Arc<ChoiceKey>,
     /// The ledger seq that wrote it.
     pub seq: u64,
 }
@@ -492,11 +502,155 @@ impl Decision {
 }
 
 /// The ecosystem as the decision rule needs it: the catalog and the partners.
+///
+/// Each partner is kept beside a form of it compiled against the catalog (its roles as
+/// scopes, its approved declarations indexed by purpose), so that rule 3 is a few integer
+/// compares. The compiled form is rebuilt whenever a partner or the catalog changes, which
+/// is why partners are changed through [`Directory::partner_mut`]'s guard.
 #[derive(Debug, Clone)]
 pub struct Directory {
     catalog: Catalog,
-    partners: FxHashMap<PartnerId, Partner>,
+    partners: FxHashMap<PartnerId, Listed>,
     order: Vec<PartnerId>,
+}
+
+#[derive(Debug, Clone)]
+struct Listed {
+    partner: Partner,
+    compiled: Compiled,
+}
+
+/// A partner compiled against the catalog.
+#[derive(Debug, Clone, Default)]
+struct Compiled {
+    /// The partner's role scopes (as packed in [`ChoiceIndex`]), in role order.
+    roles: Vec<u32>,
+    /// For purpose node `p`, `candidates[offsets[p]..offsets[p + 1]]` are the approved
+    /// declarations whose purpose contains `p`: deepest purpose first, then as listed.
+    offsets: Vec<u32>,
+    candidates: Vec<u32>,
+    declarations: Vec<CompiledDeclaration>,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledDeclaration {
+    /// Its index in `Partner::declarations`.
+    index: usize,
+    purpose_depth: u8,
+    /// The data category nodes it names, as a bit set.
+    data: Vec<u64>,
+    /// Channel nodes.
+    channels: Vec<u32>,
+}
+
+fn bit_set(nodes: impl Iterator<Item = u32>, len: usize) -> Vec<u64> {
+    let mut set = vec![0; len.div_ceil(64)];
+    for n in nodes {
+        set[n as usize / 64] |= 1 << (n % 64);
+    }
+    set
+}
+
+fn bit_test(set: &[u64], node: u32) -> bool {
+    set.get(node as usize / 64)
+        .is_some_and(|w| w & (1 << (node % 64)) != 0)
+}
+
+impl Compiled {
+    fn new(partner: &Partner, catalog: &Catalog) -> Self {
+        let roles = Role::ALL
+            .into_iter()
+            .filter(|&r| partner.has_role(r))
+            .map(|r| 1 + r.index())
+            .collect();
+        // Names the catalog does not know (a declaration from before a catalog change)
+        // cannot contain a request that fits the catalog, so they are left out.
+        let mut declarations: Vec<(u32, CompiledDeclaration)> = partner
+            .declarations
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.status == crate::partner::DeclarationStatus::Approved)
+            .filter_map(|(index, d)| {
+                let purpose = catalog.purpose_node(d.purpose.as_str())?;
+                Some((
+                    purpose,
+                    CompiledDeclaration {
+                        index,
+                        purpose_depth: d.purpose.depth(),
+                        data: bit_set(
+                            d.data.iter().filter_map(|c| catalog.data_node(c.as_str())),
+                            catalog.spec().data.len(),
+                        ),
+                        channels: d
+                            .channels
+                            .iter()
+                            .filter_map(|c| catalog.channel_node(c.as_str()))
+                            .collect(),
+                    },
+                ))
+            })
+            .collect();
+        // Deepest purpose first; the sort is stable, so equals stay as listed.
+        declarations.sort_by_key(|(_, d)| std::cmp::Reverse(d.purpose_depth));
+        let purposes = catalog.spec().purposes.len();
+        let mut offsets = Vec::with_capacity(purposes + 1);
+        let mut candidates = Vec::new();
+        for p in 0..purposes as u32 {
+            offsets.push(candidates.len() as u32);
+            let lineage = &catalog.purpose(p).lineage;
+            for (i, (purpose, _)) in declarations.iter().enumerate() {
+                if lineage.contains(purpose) {
+                    candidates.push(i as u32);
+                }
+            }
+        }
+        offsets.push(candidates.len() as u32);
+        Self {
+            roles,
+            offsets,
+            candidates,
+            declarations: declarations.into_iter().map(|(_, d)| d).collect(),
+        }
+    }
+
+    /// Rule 3 on resolved names: the index of the most specific approved declaration
+    /// containing the use (deepest purpose, then deepest data; ties to the first listed).
+    fn declaration(&self, catalog: &Catalog, request: &Resolved) -> Option<usize> {
+        let p = request.purpose as usize;
+        let (from, to) = (*self.offsets.get(p)?, *self.offsets.get(p + 1)?);
+        let data_lineage = &catalog.data(request.data).lineage;
+        let mut best: Option<((u8, u8), usize)> = None;
+        for &c in &self.candidates[from as usize..to as usize] {
+            let d = &self.declarations[c as usize];
+            if best.is_some_and(|((depth, _), _)| d.purpose_depth < depth) {
+                break; // sorted by purpose depth: nothing below can win
+            }
+            // The lineage runs from the request's category (at its depth) up to the root
+            // (depth 1): the first one the declaration names is its deepest match.
+            let Some(i) = data_lineage.iter().position(|&n| bit_test(&d.data, n)) else {
+                continue;
+            };
+            let data_depth = (data_lineage.len() - i) as u8;
+            if let Some(channel) = request.channel
+                && !d.channels.contains(&channel)
+            {
+                continue;
+            }
+            let fit = (d.purpose_depth, data_depth);
+            if best.is_none_or(|(b, _)| fit > b) {
+                best = Some((fit, d.index));
+            }
+        }
+        best.map(|(_, index)| index)
+    }
+}
+
+/// A request whose names are resolved to catalog nodes, with its partner.
+struct Resolved<'d> {
+    listed: &'d Listed,
+    purpose: u32,
+    data: u32,
+    channel: Option<u32>,
 }
 
 impl Directory {
@@ -517,6 +671,9 @@ impl Directory {
     /// Replaces the catalog.
     pub fn set_catalog(&mut self, catalog: Catalog) {
         self.catalog = catalog;
+        for listed in self.partners.values_mut() {
+            listed.compiled = Compiled::new(&listed.partner, &self.catalog);
+        }
     }
 
     /// Adds a partner; a second partner with the same ID is an error.
@@ -525,23 +682,97 @@ impl Directory {
             return Err(PartnerError::DuplicatePartner(partner.id));
         }
         self.order.push(partner.id);
-        self.partners.insert(partner.id, partner);
+        let compiled = Compiled::new(&partner, &self.catalog);
+        self.partners
+            .insert(partner.id, Listed { partner, compiled });
         Ok(())
     }
 
     /// A partner by ID.
     pub fn partner(&self, id: PartnerId) -> Option<&Partner> {
-        self.partners.get(&id)
+        self.partners.get(&id).map(|l| &l.partner)
     }
 
-    /// A partner by ID, for changes.
-    pub fn partner_mut(&mut self, id: PartnerId) -> Option<&mut Partner> {
-        self.partners.get_mut(&id)
+    /// A partner by ID, for changes: the guard derefs to the partner and brings the
+    /// directory up to date when it is dropped. The partner's ID cannot be changed through
+    /// it (a change is undone).
+    pub fn partner_mut(&mut self, id: PartnerId) -> Option<PartnerMut<'_>> {
+        let listed = self.partners.get_mut(&id)?;
+        Some(PartnerMut {
+            id,
+            listed,
+            catalog: &self.catalog,
+        })
     }
 
     /// Every partner, in the order they were added.
     pub fn partners(&self) -> impl Iterator<Item = &Partner> {
-        self.order.iter().filter_map(|id| self.partners.get(id))
+        self.order
+            .iter()
+            .filter_map(|id| self.partners.get(id).map(|l| &l.partner))
+    }
+
+    /// Checks a request against the catalog and resolves its names and partner.
+    fn resolve(&self, request: &Request) -> Result<Resolved<'_>, RequestError> {
+        let catalog = &self.catalog;
+        let purpose = catalog
+            .purpose_node(request.purpose.as_str())
+            .ok_or_else(|| RequestError::UnknownPurpose(request.purpose.to_string()))?;
+        let data = catalog
+            .data_node(request.data.as_str())
+            .ok_or_else(|| RequestError::UnknownData(request.data.to_string()))?;
+        let channel = match &request.channel {
+            Some(c) => Some(
+                catalog
+                    .channel_node(c.as_str())
+                    .ok_or_else(|| RequestError::UnknownChannel(c.to_string()))?,
+            ),
+            None => None,
+        };
+        match (channel, catalog.node_requires_channel(purpose)) {
+            (None, true) => return Err(RequestError::ChannelRequired),
+            (Some(_), false) => return Err(RequestError::UnexpectedChannel),
+            _ => {}
+        }
+        let listed = self
+            .partners
+            .get(&request.partner)
+            .ok_or(RequestError::UnknownPartner(request.partner))?;
+        Ok(Resolved {
+            listed,
+            purpose,
+            data,
+            channel,
+        })
+    }
+}
+
+/// A partner borrowed from a [`Directory`] for changes; see [`Directory::partner_mut`].
+pub struct PartnerMut<'d> {
+    id: PartnerId,
+    listed: &'d mut Listed,
+    catalog: &'d Catalog,
+}
+
+impl std::ops::Deref for PartnerMut<'_> {
+    type Target = Partner;
+    fn deref(&self) -> &Partner {
+        &self.listed.partner
+    }
+}
+
+impl std::ops::DerefMut for PartnerMut<'_> {
+    fn deref_mut(&mut self) -> &mut Partner {
+        &mut self.listed.partner
+    }
+}
+
+impl Drop for PartnerMut<'_> {
+    fn drop(&mut self) {
+        let listed = &mut *self.listed;
+        // The directory is keyed by the ID.
+        listed.partner.id = self.id;
+        listed.compiled = Compiled::new(&listed.partner, self.catalog);
     }
 }
 
@@ -556,6 +787,8 @@ pub struct ConsentState {
     registered_at: Option<OffsetDateTime>,
     erased_at: Option<OffsetDateTime>,
     merged_into: Option<(CustomerId, OffsetDateTime)>,
+    /// The three times above as the span in which the customer is known.
+    known: Known,
     choices: ChoiceIndex,
     relationships: FxHashMap<PartnerId, Vec<Version<bool>>>,
     identifiers: std::collections::BTreeSet<String>,
@@ -587,16 +820,57 @@ pub enum StateError {
     NothingToRemove(&'static str),
 }
 
+/// A time as nanoseconds since the Unix epoch: what the rule compares (an `OffsetDateTime`
+/// comparison normalises offsets every time).
+type Stamp = i128;
+
+fn stamp(t: OffsetDateTime) -> Stamp {
+    t.unix_timestamp_nanos()
+}
+
 #[derive(Debug, Clone)]
 struct Version<T> {
     seq: u64,
     at: OffsetDateTime,
+    /// `at` as a stamp.
+    stamp: Stamp,
+    /// The stamp from which the value is no longer in force (its expiry), or `Stamp::MAX`.
+    until: Stamp,
     value: Option<T>,
 }
 
+impl<T> Version<T> {
+    fn new(seq: u64, at: OffsetDateTime, value: Option<T>, until: Option<OffsetDateTime>) -> Self {
+        Self {
+            seq,
+            at,
+            stamp: stamp(at),
+            until: until.map_or(Stamp::MAX, stamp),
+            value,
+        }
+    }
+}
+
+/// When a customer exists: from registration (or always, for a state that never saw it)
+/// until erasure or a merge into another customer.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    from: Stamp,
+    until: Stamp,
+}
+
+impl Default for Known {
+    fn default() -> Self {
+        Self {
+            from: Stamp::MIN,
+            until: Stamp::MAX,
+        }
+    }
+}
+
 /// The value at `t`: the last version (by seq) recorded at or before `t`.
-fn as_of<T>(versions: &[Version<T>], t: OffsetDateTime) -> Option<&Version<T>> {
-    versions.iter().rev().find(|v| v.at <= t)
+fn as_of<T>(versions: &[Version<T>], t: Stamp) -> Option<&Version<T>> {
+    versions.iter().rev().find(|v| v.stamp <= t)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -610,18 +884,147 @@ struct Packed {
 const ANY: u32 = 0;
 const PARTNER_SCOPES: u32 = 8;
 
+/// The choices of a state, indexed for the decision rule.
+///
+/// Every name a key uses is interned as a small symbol (0 is `*`), filed under
+/// [`name_hash`] so that a name the catalog has resolved is found without hashing it again.
+/// A key packs into four symbols; `slots` maps packed keys to their versions. Per scope,
+/// three 64-bit masks (a one-hash Bloom filter: bit `symbol % 64`) say which purpose, data
+/// and channel symbols its keys use, so that a decision skips the probes that cannot hit.
 #[derive(Debug, Clone, Default)]
 struct ChoiceIndex {
-    names: FxHashMap<Box<str>, u32>,
+    names: HashTable<(Box<str>, u32)>,
     partners: FxHashMap<PartnerId, u32>,
     slots: FxHashMap<Packed, usize>,
-    keys: Vec<(ChoiceKey, Vec<Version<Choice>>)>,
+    keys: Vec<(Arc<ChoiceKey>, Vec<Version<Choice>>)>,
+    masks: Vec<[u64; 3]>,
+    binding: OnceLock<Binding>,
+}
+
+/// Which kind of catalog name: an index into [`CatalogNames::nodes`].
+const PURPOSES: usize = 0;
+const DATA: usize = 1;
+const CHANNELS: usize = 2;
+
+/// A state's symbols for one catalog's names, so that a decision finds the symbols of a
+/// resolved name and of its ancestors with one array read. Built on the first decision
+/// against that catalog; dropped whenever a key brings in a new name.
+struct Binding {
+    /// Held, not only compared: while it lives, no other catalog can have its address.
+    catalog: Arc<CatalogNames>,
+    /// For every node of every kind, the symbols of the node and its ancestors that some key
+    /// uses, deepest first, then `*`; concatenated.
+    symbols: Box<[u32]>,
+    /// For every node (purposes, then data categories, then channels): where its symbols
+    /// start in `symbols`, and one more entry for the end.
+    starts: Box<[u32]>,
+    /// Where each kind's nodes start in `starts`.
+    kinds: [usize; 3],
+}
+
+impl Binding {
+    fn new(index: &ChoiceIndex, catalog: &Arc<CatalogNames>) -> Self {
+        let mut symbols = Vec::new();
+        let mut starts = Vec::new();
+        let mut kinds = [0; 3];
+        for (kind, nodes) in catalog.nodes().into_iter().enumerate() {
+            kinds[kind] = starts.len();
+            for node in nodes {
+                starts.push(symbols.len() as u32);
+                let lineage = node.lineage.iter().take(MAX_DEPTH);
+                symbols.extend(lineage.filter_map(|&i| index.symbol(&nodes[i as usize])));
+                symbols.push(ANY);
+            }
+        }
+        starts.push(symbols.len() as u32);
+        Self {
+            catalog: Arc::clone(catalog),
+            symbols: symbols.into(),
+            starts: starts.into(),
+            kinds,
+        }
+    }
+
+    /// The symbols of node `node` of `kind` and of its ancestors, then `*`.
+    fn lineage(&self, kind: usize, node: u32) -> &[u32] {
+        let at = self.kinds[kind] + node as usize;
+        match (self.starts.get(at), self.starts.get(at + 1)) {
+            (Some(&from), Some(&to)) => self.symbols.get(from as usize..to as usize),
+            _ => None,
+        }
+        .unwrap_or(&[ANY])
+    }
+}
+
+impl fmt::Debug for Binding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Binding")
+            .field("names", &self.symbols.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for Binding {
+    fn clone(&self) -> Self {
+        Self {
+            catalog: Arc::clone(&self.catalog),
+            symbols: self.symbols.clone(),
+            starts: self.starts.clone(),
+            kinds: self.kinds,
+        }
+    }
+}
+
+/// A name's symbols for one decision: the name's and its ancestors' (at most
+/// [`MAX_DEPTH`]), then `*`.
+#[derive(Default)]
+struct Symbols {
+    len: usize,
+    symbols: [u32; MAX_DEPTH + 1],
+}
+
+impl Symbols {
+    fn push(&mut self, symbol: u32) {
+        if let Some(slot) = self.symbols.get_mut(self.len) {
+            *slot = symbol;
+            self.len += 1;
+        }
+    }
+
+    fn any() -> Self {
+        let mut out = Self::default();
+        out.push(ANY);
+        out
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        &self.symbols[..self.len]
+    }
+}
+
+fn bit(symbol: u32) -> u64 {
+    1 << (symbol % 64)
 }
 
 impl ChoiceIndex {
     fn intern(&mut self, name: &str) -> u32 {
-        let next = self.names.len() as u32 + 1;
-        *self.names.entry(name.into()).or_insert(next)
+        let hash = name_hash(name);
+        if let Some(&(_, symbol)) = self.names.find(hash, |(n, _)| **n == *name) {
+            return symbol;
+        }
+        let symbol = self.names.len() as u32 + 1;
+        self.names
+            .insert_unique(hash, (name.into(), symbol), |(n, _)| name_hash(n));
+        // A catalog name may now have a symbol its binding says it has not.
+        self.binding = OnceLock::new();
+        symbol
+    }
+
+    /// The symbol of a resolved catalog name, if some key uses it.
+    fn symbol(&self, node: &Node) -> Option<u32> {
+        self.names
+            .find(node.hash, |(n, _)| *n == node.name)
+            .map(|&(_, symbol)| symbol)
     }
 
     fn pack(&mut self, key: &ChoiceKey) -> Packed {
@@ -647,34 +1050,51 @@ impl ChoiceIndex {
         let slot = match self.slots.get(&packed) {
             Some(&i) => i,
             None => {
-                self.keys.push((key.clone(), Vec::new()));
+                self.keys.push((Arc::new(key.clone()), Vec::new()));
                 self.slots.insert(packed, self.keys.len() - 1);
+                let scope = packed.scope as usize;
+                if self.masks.len() <= scope {
+                    self.masks.resize(scope + 1, [0; 3]);
+                }
+                let m = &mut self.masks[scope];
+                m[0] |= bit(packed.purpose);
+                m[1] |= bit(packed.data);
+                m[2] |= bit(packed.channel);
                 self.keys.len() - 1
             }
         };
         self.keys[slot].1.push(version);
     }
 
-    fn get(&self, packed: &Packed) -> Option<&(ChoiceKey, Vec<Version<Choice>>)> {
+    fn get(&self, packed: &Packed) -> Option<&(Arc<ChoiceKey>, Vec<Version<Choice>>)> {
         self.slots.get(packed).map(|&i| &self.keys[i])
     }
 
-    /// Symbols of `name` and its ancestors that some choice uses, deepest first, then `*`.
-    fn lineage(&self, name: &str, out: &mut [u32; 66]) -> usize {
-        let mut n = 0;
-        let mut rest = name;
-        loop {
-            if let Some(&s) = self.names.get(rest) {
-                out[n] = s;
-                n += 1;
-            }
-            match rest.rfind('.') {
-                Some(i) if n < 65 => rest = &rest[..i],
-                _ => break,
+    /// The masks of a scope (all zero if no key uses it).
+    fn masks(&self, scope: u32) -> [u64; 3] {
+        self.masks.get(scope as usize).copied().unwrap_or([0; 3])
+    }
+
+    /// The binding to `catalog`: built on first use; `None` if the state is bound to
+    /// another catalog (then names are looked up one by one).
+    fn bound(&self, catalog: &Catalog) -> Option<&Binding> {
+        let names = catalog.names();
+        let binding = self.binding.get_or_init(|| Binding::new(self, names));
+        Arc::ptr_eq(&binding.catalog, names).then_some(binding)
+    }
+
+    /// Symbols of catalog node `node` of `kind` and of its ancestors that some key uses,
+    /// deepest first, then `*`, when the state is not bound to the catalog.
+    fn lineage(&self, nodes: &[Node], node: u32) -> Symbols {
+        let mut out = Symbols::default();
+        let lineage = nodes.get(node as usize).map_or(&[][..], |n| &n.lineage[..]);
+        for &i in lineage.iter().take(MAX_DEPTH) {
+            if let Some(symbol) = nodes.get(i as usize).and_then(|n| self.symbol(n)) {
+                out.push(symbol);
             }
         }
-        out[n] = ANY;
-        n + 1
+        out.push(ANY);
+        out
     }
 }
 
@@ -728,9 +1148,8 @@ impl ConsentState {
 
     /// Whether the customer exists (registered and not erased or merged away) at `t`.
     pub fn is_known_at(&self, t: OffsetDateTime) -> bool {
-        self.registered_at.is_none_or(|r| r <= t)
-            && self.erased_at.is_none_or(|e| e > t)
-            && self.merged_into.is_none_or(|(_, m)| m > t)
+        let t = stamp(t);
+        self.known.from <= t && t < self.known.until
     }
 
     /// Digests of the identifiers linked now.
@@ -742,7 +1161,7 @@ impl ConsentState {
     pub fn has_relationship_at(&self, partner: PartnerId, t: OffsetDateTime) -> bool {
         self.relationships
             .get(&partner)
-            .and_then(|v| as_of(v, t))
+            .and_then(|v| as_of(v, stamp(t)))
             .is_some_and(|v| v.value == Some(true))
     }
 
@@ -773,26 +1192,16 @@ impl ConsentState {
                     return Err(StateError::AlreadyRegistered);
                 }
                 self.registered_at = Some(at);
+                self.known.from = stamp(at);
             }
             CustomerChange::ChoiceSet { key, choice } => {
                 self.choices.record(
                     key,
-                    Version {
-                        seq,
-                        at,
-                        value: Some(choice.clone()),
-                    },
+                    Version::new(seq, at, Some(choice.clone()), choice.expires_at),
                 );
             }
             CustomerChange::ChoiceCleared { key } => {
-                self.choices.record(
-                    key,
-                    Version {
-                        seq,
-                        at,
-                        value: None,
-                    },
-                );
+                self.choices.record(key, Version::new(seq, at, None, None));
             }
             CustomerChange::IdentifierLinked { digest, .. } => {
                 self.identifiers.insert(digest.clone());
@@ -805,30 +1214,24 @@ impl ConsentState {
             CustomerChange::Merged { survivor, absorbed } => {
                 if Some(*absorbed) == self.customer {
                     self.merged_into = Some((*survivor, at));
+                    self.known.until = self.known.until.min(stamp(at));
                 }
             }
             CustomerChange::Erased => {
                 self.erased_at = Some(at);
+                self.known.until = self.known.until.min(stamp(at));
                 self.identifiers.clear();
             }
             CustomerChange::RelationshipStarted { partner } => {
                 self.relationships
                     .entry(*partner)
                     .or_default()
-                    .push(Version {
-                        seq,
-                        at,
-                        value: Some(true),
-                    });
+                    .push(Version::new(seq, at, Some(true), None));
             }
             CustomerChange::RelationshipEnded { partner } => {
                 match self.relationships.get_mut(partner) {
                     Some(versions) if versions.last().and_then(|v| v.value) == Some(true) => {
-                        versions.push(Version {
-                            seq,
-                            at,
-                            value: Some(false),
-                        });
+                        versions.push(Version::new(seq, at, Some(false), None));
                     }
                     _ => return Err(StateError::NothingToRemove("no active relationship")),
                 }
@@ -842,11 +1245,12 @@ impl ConsentState {
     /// The choices in force at `t` (recorded at or before `t`, not cleared, not expired), in
     /// the order their keys were first used.
     pub fn choices_at(&self, t: OffsetDateTime) -> impl Iterator<Item = ChoiceInForce<'_>> {
+        let t = stamp(t);
         self.choices.keys.iter().filter_map(move |(key, versions)| {
             let v = as_of(versions, t)?;
             let choice = v.value.as_ref()?;
-            choice.in_force_at(t).then_some(ChoiceInForce {
-                key,
+            (t < v.until).then_some(ChoiceInForce {
+                key: key.as_ref(),
                 choice,
                 seq: v.seq,
                 recorded_at: v.at,
@@ -861,7 +1265,7 @@ impl ConsentState {
             let v = versions.last()?;
             let choice = v.value.as_ref()?;
             Some(ChoiceInForce {
-                key,
+                key: key.as_ref(),
                 choice,
                 seq: v.seq,
                 recorded_at: v.at,
@@ -870,28 +1274,33 @@ impl ConsentState {
     }
 
     /// The choice at `key` in force at `t`, if it covers `partner` (scope, expiry and the
-    /// disclosed-partners rule).
+    /// disclosed-partners rule), with its shared key.
     fn covering(
         &self,
         packed: &Packed,
         partner: &Partner,
-        t: OffsetDateTime,
-    ) -> Option<ChoiceInForce<'_>> {
+        t: Stamp,
+    ) -> Option<(&Arc<ChoiceKey>, ChoiceInForce<'_>)> {
         let (key, versions) = self.choices.get(packed)?;
         let v = as_of(versions, t)?;
         let choice = v.value.as_ref()?;
-        if !choice.in_force_at(t) {
+        if t >= v.until {
             return None;
         }
-        if key.scope.is_broad() && choice.is_grant() && !disclosed(choice, partner) {
+        // Scopes below PARTNER_SCOPES are the broad ones (ecosystem and roles).
+        let broad = packed.scope < PARTNER_SCOPES;
+        if broad && choice.is_grant() && !disclosed(choice, partner) {
             return None;
         }
-        Some(ChoiceInForce {
+        Some((
             key,
-            choice,
-            seq: v.seq,
-            recorded_at: v.at,
-        })
+            ChoiceInForce {
+                key: key.as_ref(),
+                choice,
+                seq: v.seq,
+                recorded_at: v.at,
+            },
+        ))
     }
 }
 
@@ -901,30 +1310,12 @@ pub fn disclosed(choice: &Choice, partner: &Partner) -> bool {
     matches!((partner.activated_at, choice.ecosystem_position), (Some(a), Some(p)) if a <= p)
 }
 
-/// Checks a request against the catalog and the partners; returns the partner and whether
-/// the purpose requires a channel.
+/// Checks a request against the catalog and the partners; returns the partner.
 pub fn validate_request<'d>(
     directory: &'d Directory,
     request: &Request,
 ) -> Result<&'d Partner, RequestError> {
-    let catalog = directory.catalog();
-    let requires = catalog
-        .purpose_requires_channel(request.purpose.as_str())
-        .ok_or_else(|| RequestError::UnknownPurpose(request.purpose.to_string()))?;
-    if !catalog.has_data(request.data.as_str()) {
-        return Err(RequestError::UnknownData(request.data.to_string()));
-    }
-    match (&request.channel, requires) {
-        (Some(c), _) if !catalog.has_channel(c.as_str()) => {
-            return Err(RequestError::UnknownChannel(c.to_string()));
-        }
-        (None, true) => return Err(RequestError::ChannelRequired),
-        (Some(_), false) => return Err(RequestError::UnexpectedChannel),
-        _ => {}
-    }
-    directory
-        .partner(request.partner)
-        .ok_or(RequestError::UnknownPartner(request.partner))
+    directory.resolve(request).map(|r| &r.listed.partner)
 }
 
 /// The decision rule (see the module docs): may `request.partner` make this use of the
@@ -938,7 +1329,8 @@ pub fn decide(
     request: &Request,
     t: OffsetDateTime,
 ) -> Result<Decision, RequestError> {
-    let partner = validate_request(directory, request)?;
+    let resolved = directory.resolve(request)?;
+    let partner = &resolved.listed.partner;
     // Rule 1.
     if !state.is_known_at(t) {
         return Ok(Decision::because(Reason::UnknownCustomer));
@@ -948,14 +1340,16 @@ pub fn decide(
         return Ok(Decision::because(Reason::PartnerInactive));
     }
     // Rule 3.
-    let channel = request.channel.as_ref().map(Channel::as_str);
-    let Some(declaration) =
-        partner.declaration_for(request.purpose.as_str(), request.data.as_str(), channel)
+    let Some(declaration) = resolved
+        .listed
+        .compiled
+        .declaration(directory.catalog(), &resolved)
+        .and_then(|i| partner.declarations.get(i))
     else {
         return Ok(Decision::because(Reason::NotDeclared));
     };
     // Rules 4 and 5.
-    if let Some(winner) = most_specific(state, partner, request, t) {
+    if let Some((key, winner)) = most_specific(state, directory.catalog(), &resolved, stamp(t)) {
         let reason = if winner.choice.is_grant() {
             Reason::Granted
         } else {
@@ -964,7 +1358,7 @@ pub fn decide(
         return Ok(Decision {
             reason,
             winner: Some(Winner {
-                key: winner.key.clone(),
+                key: Arc::clone(key),
                 seq: winner.seq,
             }),
         });
@@ -981,52 +1375,73 @@ pub fn decide(
 }
 
 /// Rule 4: the most specific choice in force at `t` that covers the request, if any.
+///
+/// Candidate keys are probed in rank order: scope tier (partner, roles, ecosystem), then
+/// purpose, data and channel from the deepest name the state uses down to `*`. The first
+/// combination at which some scope of the tier has a covering choice holds the winner.
 fn most_specific<'s>(
     state: &'s ConsentState,
-    partner: &Partner,
-    request: &Request,
-    t: OffsetDateTime,
-) -> Option<ChoiceInForce<'s>> {
+    catalog: &Catalog,
+    request: &Resolved<'_>,
+    t: Stamp,
+) -> Option<(&'s Arc<ChoiceKey>, ChoiceInForce<'s>)> {
     let index = &state.choices;
     if index.keys.is_empty() {
         return None;
     }
-    let mut purposes = [0u32; 66];
-    let np = index.lineage(request.purpose.as_str(), &mut purposes);
-    let mut data = [0u32; 66];
-    let nd = index.lineage(request.data.as_str(), &mut data);
-    let mut channels = [ANY; 2];
-    let nc = match request
-        .channel
-        .as_ref()
-        .and_then(|c| index.names.get(c.as_str()))
-    {
-        Some(&c) => {
-            channels = [c, ANY];
-            2
+    let partner = &request.listed.partner;
+    // The symbols of the request's names and their ancestors: from the binding, or looked
+    // up one by one.
+    let unbound: [Symbols; 3];
+    let [purposes, data, channels]: [&[u32]; 3] = match index.bound(catalog) {
+        Some(b) => [
+            b.lineage(PURPOSES, request.purpose),
+            b.lineage(DATA, request.data),
+            request.channel.map_or(&[ANY], |c| b.lineage(CHANNELS, c)),
+        ],
+        None => {
+            let nodes = catalog.names().nodes();
+            unbound = [
+                index.lineage(nodes[PURPOSES], request.purpose),
+                index.lineage(nodes[DATA], request.data),
+                request
+                    .channel
+                    .map_or_else(Symbols::any, |c| index.lineage(nodes[CHANNELS], c)),
+            ];
+            [
+                unbound[0].as_slice(),
+                unbound[1].as_slice(),
+                unbound[2].as_slice(),
+            ]
         }
-        None => 1,
     };
-    let mut roles = [0u32; 3];
-    let mut nr = 0;
-    for role in Role::ALL {
-        if partner.has_role(role) {
-            roles[nr] = 1 + role.index();
-            nr += 1;
-        }
-    }
     let partner_scope = index.partners.get(&partner.id).copied();
     // Tiers in rank order: partner (2), roles (1), ecosystem (0).
-    let tiers: [&[u32]; 3] = [partner_scope.as_slice(), &roles[..nr], &[0]];
+    let tiers: [&[u32]; 3] = [
+        partner_scope.as_slice(),
+        &request.listed.compiled.roles,
+        &[0],
+    ];
     for scopes in tiers {
-        if scopes.is_empty() {
+        let mut masks = [[0u64; 3]; 3];
+        let mut union = [0u64; 3];
+        for (m, &scope) in masks.iter_mut().zip(scopes) {
+            *m = index.masks(scope);
+            for k in 0..3 {
+                union[k] |= m[k];
+            }
+        }
+        if union[0] == 0 {
             continue;
         }
-        for &p in &purposes[..np] {
-            for &d in &data[..nd] {
-                for &c in &channels[..nc] {
-                    let mut best: Option<ChoiceInForce<'s>> = None;
-                    for &scope in scopes {
+        for &p in purposes.iter().filter(|&&p| union[0] & bit(p) != 0) {
+            for &d in data.iter().filter(|&&d| union[1] & bit(d) != 0) {
+                for &c in channels.iter().filter(|&&c| union[2] & bit(c) != 0) {
+                    let mut best: Option<(&'s Arc<ChoiceKey>, ChoiceInForce<'s>)> = None;
+                    for (m, &scope) in masks.iter().zip(scopes) {
+                        if m[0] & bit(p) == 0 || m[1] & bit(d) == 0 || m[2] & bit(c) == 0 {
+                            continue;
+                        }
                         let packed = Packed {
                             scope,
                             purpose: p,
@@ -1035,7 +1450,7 @@ fn most_specific<'s>(
                         };
                         if let Some(found) = state.covering(&packed, partner, t) {
                             best = Some(match best {
-                                Some(b) if beats(&b, &found) => b,
+                                Some(b) if beats(&b.1, &found.1) => b,
                                 _ => found,
                             });
                         }

@@ -136,7 +136,7 @@ impl EcosystemState {
                 self.directory.insert(p).map_err(partner_error)?;
             }
             EcosystemChange::PartnerStatusChanged { partner, to } => {
-                let p = self
+                let mut p = self
                     .directory
                     .partner_mut(*partner)
                     .ok_or_else(|| partner_error(PartnerError::UnknownPartner(*partner)))?;
@@ -152,7 +152,7 @@ impl EcosystemState {
                     .validate(self.directory.catalog())
                     .map_err(partner_error)?;
                 let status = self.governance.declaration_status(declaration, *origin);
-                let p = self
+                let mut p = self
                     .directory
                     .partner_mut(*partner)
                     .ok_or_else(|| partner_error(PartnerError::UnknownPartner(*partner)))?;
@@ -162,7 +162,7 @@ impl EcosystemState {
                 p.version += 1;
             }
             EcosystemChange::DeclarationApproved { partner, index } => {
-                let p = self
+                let mut p = self
                     .directory
                     .partner_mut(*partner)
                     .ok_or_else(|| partner_error(PartnerError::UnknownPartner(*partner)))?;

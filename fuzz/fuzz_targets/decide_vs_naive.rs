@@ -728,7 +728,7 @@ fn run(input: &Input) {
                 let seen = NaiveDecision {
                     reason: f.reason,
                     allowed: f.allowed(),
-                    winner: f.winner.as_ref().map(|w| (w.key.clone(), w.seq)),
+                    winner: f.winner.as_ref().map(|w| (ChoiceKey::clone(&w.key), w.seq)),
                 };
                 assert_eq!(
                     &seen, n,

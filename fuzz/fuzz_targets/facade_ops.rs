@@ -943,7 +943,7 @@ impl World {
                 let seen = (
                     d.reason,
                     d.allowed(),
-                    d.winner.as_ref().map(|w| (w.key.clone(), w.seq)),
+                    d.winner.as_ref().map(|w| (ChoiceKey::clone(&w.key), w.seq)),
                 );
                 stat(|| format!("decision:{}", want.reason.code()));
                 assert_eq!(

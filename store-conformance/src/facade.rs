@@ -676,7 +676,7 @@ pub async fn set_choice_receipts_verify<S: Store>(store: &S) {
             EventState::Given => {
                 assert_eq!(d.reason, Reason::Granted);
                 assert_eq!(d.winning_seq(), Some(body.seq));
-                assert_eq!(d.winner.as_ref().map(|w| &w.key), Some(&k));
+                assert_eq!(d.winner.as_ref().map(|w| &*w.key), Some(&k));
             }
             EventState::Refused => {
                 assert_eq!(d.reason, Reason::Refused);
@@ -2138,7 +2138,7 @@ pub async fn concurrent_choices_all_land<S: Store>(store: &S) {
             let request = ask(p, purpose, "contact.email", Some(k.channel.as_str()));
             let d = check(eco, c, &request, clock.now()).await;
             assert_eq!(
-                d.winner.map(|w| w.key).as_ref(),
+                d.winner.as_ref().map(|w| &*w.key),
                 Some(k),
                 "{k}: every handle's check sees the choice"
             );
