@@ -32,8 +32,10 @@ const UNTOUCHED_FROM: usize = 16;
 const REQUESTS: usize = 64;
 /// Entries in the baseline map.
 const MAP_ENTRIES: usize = 1_000_000;
-/// Present keys the baseline cycles through.
+/// Present keys the baseline cycles through; also the operations per paired pass.
 const MAP_PROBES: usize = 4_096;
+/// Rounds of the paired measurement (each: one pass of each side).
+const PAIRED_ROUNDS: usize = 1_001;
 
 /// The start of every stream.
 const T0: OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
@@ -471,6 +473,29 @@ fn bench(c: &mut Criterion) {
                 )
             });
         });
+        // The same two loops paired, pass by pass: a ratio that holds on a busy machine.
+        tessera_benches::paired(
+            &format!("decide bench: choices_{n}: decide / HashMap hit"),
+            PAIRED_ROUNDS,
+            |_| {
+                for key in &probes {
+                    black_box(black_box(&map).get(black_box(key)).copied());
+                }
+            },
+            |_| {
+                for i in 0..MAP_PROBES {
+                    black_box(
+                        decide(
+                            black_box(&state),
+                            black_box(&directory),
+                            black_box(&requests[i % REQUESTS]),
+                            black_box(t),
+                        )
+                        .ok(),
+                    );
+                }
+            },
+        );
     }
     group.finish();
 }

@@ -340,42 +340,6 @@ fn checked(w: &World) -> Vec<(CustomerId, Arc<ConsentState>, Request)> {
     pairs
 }
 
-/// Times `a(r)` and `b(r)` in alternating order (a b, b a, …) for rounds `r` in
-/// `0..rounds` and prints the median and quartiles of the per-round ratio `b / a`, and the
-/// ratio of the fastest `b` to the fastest `a`. Both sides of a round run within a fraction of
-/// a millisecond of each other, so they see the same load: the median holds on a busy machine
-/// where criterion's two separate measurements, seconds apart, may not; the fastest passes
-/// are the ones no other process interrupted, as on an idle machine.
-fn paired(what: &str, rounds: usize, mut a: impl FnMut(usize), mut b: impl FnMut(usize)) {
-    let time = |f: &mut dyn FnMut(usize), r: usize| {
-        let t = Instant::now();
-        f(r);
-        t.elapsed().as_secs_f64()
-    };
-    let times: Vec<(f64, f64)> = (0..rounds)
-        .map(|r| {
-            if r % 2 == 0 {
-                let ta = time(&mut a, r);
-                (ta, time(&mut b, r))
-            } else {
-                let tb = time(&mut b, r);
-                (time(&mut a, r), tb)
-            }
-        })
-        .collect();
-    let mut ratios: Vec<f64> = times.iter().map(|(ta, tb)| tb / ta).collect();
-    ratios.sort_by(f64::total_cmp);
-    let at = |q: usize| ratios[(ratios.len() - 1) * q / 4];
-    let fastest = |side: fn(&(f64, f64)) -> f64| times.iter().map(side).fold(f64::MAX, f64::min);
-    eprintln!(
-        "facade bench: {what}, paired over {rounds} rounds: median {:.2}x (quartiles {:.2}x to {:.2}x); fastest passes {:.2}x",
-        at(2),
-        at(1),
-        at(3),
-        fastest(|t| t.1) / fastest(|t| t.0),
-    );
-}
-
 fn label(n: usize) -> String {
     if n >= 1_000_000 {
         format!("{}m", n / 1_000_000)
@@ -427,8 +391,11 @@ fn bench_check(c: &mut Criterion, w: &World) {
     // Passes of 512 pairs (about half a millisecond), moving through all the pairs.
     const PASS: usize = 512;
     let chunk = |r: usize| &pairs[(r * PASS) % pairs.len()..][..PASS];
-    paired(
-        &format!("check_{}: warm check / bare decide", label(w.n)),
+    tessera_benches::paired(
+        &format!(
+            "facade bench: check_{}: warm check / bare decide",
+            label(w.n)
+        ),
         2_001,
         |r| {
             for (_, state, request) in chunk(r) {
@@ -540,8 +507,8 @@ fn bench_set_choice(c: &mut Criterion, w: &World, first: bool) {
     group.bench_function("core", |b| b.iter(&mut core));
     group.bench_function("set_choice", |b| b.iter(&mut facade));
     group.finish();
-    paired(
-        &format!("set_choice_{}: set_choice / core", label(w.n)),
+    tessera_benches::paired(
+        &format!("facade bench: set_choice_{}: set_choice / core", label(w.n)),
         201,
         |_| {
             for _ in 0..10 {
