@@ -527,6 +527,18 @@ impl UnverifiedToken {
                 "more than {MAX_BLOCKS} blocks"
             )));
         }
+        // Protobuf skips unknown fields and accepts other encodings of the same message, so
+        // other bytes could carry the same signed token. Only its canonical encoding (the
+        // one biscuit writes) is a token here: one token, one byte string, one cache slot.
+        // The signed blocks inside are kept as bytes, so this re-encodes only the envelope.
+        let canonical = t
+            .to_vec()
+            .map_err(|e| TokenError::Malformed(e.to_string()))?;
+        if canonical != bytes {
+            return Err(TokenError::Malformed(
+                "not the canonical encoding of a token".into(),
+            ));
+        }
         Ok(Self(t))
     }
 
