@@ -27,13 +27,19 @@ impl EntryHash {
 
     /// 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
+        let digits = self.hex_digits();
+        digits.iter().map(|&d| char::from(d)).collect()
+    }
+
+    /// The 64 lowercase hex digits, without an allocation.
+    fn hex_digits(&self) -> [u8; 64] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(HEX[(b >> 4) as usize] as char);
-            s.push(HEX[(b & 15) as usize] as char);
+        let mut out = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = HEX[usize::from(b >> 4)];
+            out[2 * i + 1] = HEX[usize::from(b & 15)];
         }
-        s
+        out
     }
 }
 
@@ -71,7 +77,10 @@ impl FromStr for EntryHash {
 
 impl Serialize for EntryHash {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
+        let digits = self.hex_digits();
+        // Hex digits are ASCII, so this never fails.
+        let text = std::str::from_utf8(&digits).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
     }
 }
 
@@ -286,7 +295,7 @@ impl<S: Serialize + Clone + PartialEq, C: Serialize> Entry<S, C> {
             change: &self.change,
             prev_hash: &self.prev_hash,
         };
-        serde_json_canonicalizer::to_vec(&body).map_err(|e| LedgerError::Malformed(e.to_string()))
+        crate::canonical::to_vec(&body).map_err(|e| LedgerError::Malformed(e.to_string()))
     }
 
     /// Recomputes the hash from the other fields.

@@ -146,6 +146,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod canonical;
 pub mod catalog;
 pub mod consent;
 pub mod ecosystem;
