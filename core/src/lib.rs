@@ -176,6 +176,6 @@ pub use partner::{
 };
 pub use receipt::{PublicKey, Receipt, ReceiptSigner, SignedReceipt};
 pub use store::{
-    IdentityStore, LedgerStore, PartnerStore, PseudonymStore, Revocation, Store, StoreError,
+    IdentityStore, LedgerStore, PartnerStore, PseudonymStore, Revocation, Store, StoreError, Tails,
     TokenRecord, TokenStore,
 };

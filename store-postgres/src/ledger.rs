@@ -6,7 +6,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
-use tessera_core::{CustomerEntry, CustomerId, EcosystemEntry, Entry, LedgerStore, StoreError};
+use tessera_core::{
+    CustomerEntry, CustomerId, EcosystemEntry, Entry, LedgerStore, StoreError, Tails,
+};
 
 use crate::error::corrupt;
 use crate::{PostgresStore, seq_param, seq_value};
@@ -49,18 +51,23 @@ fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Invalid(format!("the entry does not serialise: {e}")))
 }
 
-/// Decodes `(seq, entry)` rows of one stream — `stream`, or for `None` the stream of the
-/// first row — checking that each entry is the one its row says.
-fn decode_rows<S, C>(rows: Vec<PgRow>, stream: Option<&S>) -> Result<Vec<Entry<S, C>>, StoreError>
+/// Decodes rows of one stream — `stream`, or for `None` the stream of the first row — whose
+/// columns from `at` are `(seq, entry)`, checking that each entry is the one its row says.
+fn decode_rows<S, C>(
+    rows: Vec<PgRow>,
+    stream: Option<&S>,
+    at: usize,
+) -> Result<Vec<Entry<S, C>>, StoreError>
 where
     S: PartialEq + Clone + fmt::Display + DeserializeOwned,
     C: DeserializeOwned,
 {
     let mut out: Vec<Entry<S, C>> = Vec::with_capacity(rows.len());
     for row in rows {
-        let seq: i64 = row.try_get(0).map_err(|e| corrupt("ledger seq", e))?;
-        let entry: sqlx::types::Json<Entry<S, C>> =
-            row.try_get(1).map_err(|e| corrupt("ledger entry", e))?;
+        let seq: i64 = row.try_get(at).map_err(|e| corrupt("ledger seq", e))?;
+        let entry: sqlx::types::Json<Entry<S, C>> = row
+            .try_get(at + 1)
+            .map_err(|e| corrupt("ledger entry", e))?;
         let entry = entry.0;
         let owner = stream.or_else(|| out.first().map(|e| &e.stream));
         if owner.is_some_and(|s| *s != entry.stream) || u64::try_from(seq) != Ok(entry.seq) {
@@ -73,6 +80,11 @@ where
     }
     Ok(out)
 }
+
+/// The parts of [`LedgerStore::read_with_ecosystem`]'s one statement, in its first column.
+const CUSTOMER_PART: i16 = 0;
+const ECOSYSTEM_PART: i16 = 1;
+const LAST_SEQ_PART: i16 = 2;
 
 impl LedgerStore for PostgresStore {
     async fn append(
@@ -148,7 +160,7 @@ impl LedgerStore for PostgresStore {
         .bind(from)
         .fetch_all(lease.conn())
         .await;
-        decode_rows(lease.finish(result)?, Some(&customer))
+        decode_rows(lease.finish(result)?, Some(&customer), 0)
     }
 
     async fn last_seq(&self, customer: CustomerId) -> Result<u64, StoreError> {
@@ -224,6 +236,74 @@ impl LedgerStore for PostgresStore {
                 .bind(from)
                 .fetch_all(lease.conn())
                 .await;
-        decode_rows(lease.finish(result)?, None)
+        decode_rows(lease.finish(result)?, None, 0)
+    }
+
+    /// One statement, so one round trip and one snapshot: the customer's entries, the
+    /// ecosystem's, and — only when the customer's part starts after seq 1, as it does for
+    /// a cached state — the customer's last seq; from seq 1 the entries themselves say it.
+    async fn read_with_ecosystem(
+        &self,
+        customer: CustomerId,
+        from_seq: u64,
+        ecosystem_from_seq: u64,
+    ) -> Result<Tails, StoreError> {
+        let (Ok(from), Ok(eco_from)) = (i64::try_from(from_seq), i64::try_from(ecosystem_from_seq))
+        else {
+            // Beyond any stored seq: the separate reads say so without a statement of their own.
+            let ecosystem = self.read_ecosystem(ecosystem_from_seq).await?;
+            let customer_entries = self.read(customer, from_seq).await?;
+            let last_seq = match customer_entries.last() {
+                Some(e) => e.seq,
+                None => self.last_seq(customer).await?,
+            };
+            return Ok(Tails {
+                customer: customer_entries,
+                last_seq,
+                ecosystem,
+            });
+        };
+        let mut lease = self.pool.acquire().await?;
+        let result = sqlx::query(
+            "SELECT 0::int2 AS part, seq, entry FROM customer_ledger \
+               WHERE customer_id = $1 AND seq >= $2 \
+             UNION ALL \
+             SELECT 1::int2, seq, entry FROM ecosystem_ledger WHERE seq >= $3 \
+             UNION ALL \
+             SELECT 2::int2, max(seq), NULL FROM customer_ledger \
+               WHERE customer_id = $1 AND $2 > 1 \
+             ORDER BY 1, 2",
+        )
+        .bind(customer.uuid())
+        .bind(from)
+        .bind(eco_from)
+        .fetch_all(lease.conn())
+        .await;
+        let rows = lease.finish(result)?;
+        let mut customer_rows = Vec::with_capacity(rows.len());
+        let mut ecosystem_rows = Vec::new();
+        let mut max_seq: Option<i64> = None;
+        for row in rows {
+            let part: i16 = row.try_get(0).map_err(|e| corrupt("ledger part", e))?;
+            match part {
+                CUSTOMER_PART => customer_rows.push(row),
+                ECOSYSTEM_PART => ecosystem_rows.push(row),
+                LAST_SEQ_PART => {
+                    max_seq = row.try_get(1).map_err(|e| corrupt("ledger last seq", e))?;
+                }
+                other => return Err(StoreError::Corrupt(format!("unknown ledger part {other}"))),
+            }
+        }
+        let customer_entries: Vec<CustomerEntry> = decode_rows(customer_rows, Some(&customer), 1)?;
+        let ecosystem = decode_rows(ecosystem_rows, None, 1)?;
+        let last_seq = match customer_entries.last() {
+            Some(e) => e.seq,
+            None => max_seq.map_or(Ok(0), seq_value)?,
+        };
+        Ok(Tails {
+            customer: customer_entries,
+            last_seq,
+            ecosystem,
+        })
     }
 }
