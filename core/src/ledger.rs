@@ -62,14 +62,31 @@ impl FromStr for EntryHash {
         if s.len() != 64 {
             return Err(bad());
         }
-        let nibble = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
+        // Each byte's value as a lowercase hex digit, or 0xff: one lookup per digit, and one
+        // test for the whole hash (every entry read carries two).
+        const DIGIT: [u8; 256] = {
+            let mut table = [0xff; 256];
+            let mut i = 0;
+            while i < 10 {
+                table[b'0' as usize + i] = i as u8;
+                i += 1;
+            }
+            let mut i = 0;
+            while i < 6 {
+                table[b'a' as usize + i] = 10 + i as u8;
+                i += 1;
+            }
+            table
         };
         let mut out = [0u8; 32];
-        for (i, pair) in s.as_bytes().chunks_exact(2).enumerate() {
-            out[i] = (nibble(pair[0]).ok_or_else(bad)? << 4) | nibble(pair[1]).ok_or_else(bad)?;
+        let mut invalid = 0u8;
+        for (o, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+            let (hi, lo) = (DIGIT[usize::from(pair[0])], DIGIT[usize::from(pair[1])]);
+            invalid |= hi | lo;
+            *o = (hi << 4) | (lo & 15);
+        }
+        if invalid & 0xf0 != 0 {
+            return Err(bad());
         }
         Ok(EntryHash(out))
     }
@@ -459,5 +476,28 @@ impl ConsentState {
     /// The chain head to append after: `(seq, hash)` of the last entry, if any.
     pub fn head(&self) -> Option<(u64, EntryHash)> {
         self.head.map(|h| (self.seq(), h))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EntryHash;
+
+    #[test]
+    fn hashes_parse_from_lowercase_hex_only() {
+        let hash = EntryHash(std::array::from_fn(|i| (i as u8).wrapping_mul(37)));
+        assert_eq!(hash.to_hex().parse::<EntryHash>(), Ok(hash));
+        assert_eq!(serde_json::to_string(&hash).unwrap(), format!("\"{hash}\""));
+        let good = hash.to_hex();
+        for at in [0, 1, 31, 62, 63] {
+            for bad in ['g', 'A', 'F', '/', ':', '`', ' ', 'é'] {
+                let mut text: Vec<char> = good.chars().collect();
+                text[at] = bad;
+                let text: String = text.into_iter().collect();
+                assert!(text.parse::<EntryHash>().is_err(), "{text}");
+            }
+        }
+        assert!(good[..62].parse::<EntryHash>().is_err());
+        assert!(format!("{good}0").parse::<EntryHash>().is_err());
     }
 }
