@@ -46,9 +46,38 @@ fn columns<S: Serialize, C: Serialize>(entries: &[Entry<S, C>]) -> Result<Column
     Ok(out)
 }
 
+/// An entry's JSON text, as the ledger tables keep it (`json`). A NUL character in a string
+/// is refused here, as `jsonb`, which the tables held before, refused it: an entry with one
+/// could not be kept in a `jsonb` export of the ledger either.
 fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Invalid(format!("the entry does not serialise: {e}")))
+    let text = serde_json::to_string(value)
+        .map_err(|e| StoreError::Invalid(format!("the entry does not serialise: {e}")))?;
+    if has_nul_escape(&text) {
+        return Err(StoreError::Invalid(
+            "PostgreSQL refused the value: a ledger entry cannot hold U+0000".into(),
+        ));
+    }
+    Ok(text)
+}
+
+/// Whether JSON text holds the escape `\u0000` (serde_json writes a NUL character so, and a
+/// backslash only ever starts an escape).
+fn has_nul_escape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|&b| b == b'\\') {
+        let escape = i + at;
+        if bytes.get(escape + 1) == Some(&b'u')
+            && bytes.get(escape + 2..escape + 6) == Some(b"0000")
+        {
+            return true;
+        }
+        i = escape + 2;
+        if i >= bytes.len() {
+            return false;
+        }
+    }
+    false
 }
 
 /// Decodes rows of one stream — `stream`, or for `None` the stream of the first row — whose
@@ -103,7 +132,7 @@ impl LedgerStore for PostgresStore {
         let result = if let [entry] = entries {
             sqlx::query(
                 "INSERT INTO customer_ledger (customer_id, seq, hash, entry) \
-                 SELECT $1, $2, $3, $4::jsonb \
+                 SELECT $1, $2, $3, $4::json \
                  WHERE coalesce((SELECT max(seq) FROM customer_ledger WHERE customer_id = $1), 0) = $5",
             )
             .bind(id)
@@ -117,7 +146,7 @@ impl LedgerStore for PostgresStore {
             let c = columns(entries)?;
             sqlx::query(
                 "INSERT INTO customer_ledger (customer_id, seq, hash, entry) \
-                 SELECT $1, t.seq, t.hash, t.entry::jsonb \
+                 SELECT $1, t.seq, t.hash, t.entry::json \
                  FROM unnest($2::bigint[], $3::bytea[], $4::text[]) AS t(seq, hash, entry) \
                  WHERE coalesce((SELECT max(seq) FROM customer_ledger WHERE customer_id = $1), 0) = $5",
             )
@@ -190,7 +219,7 @@ impl LedgerStore for PostgresStore {
         // ecosystem's (or empty).
         let result = sqlx::query(
             "INSERT INTO ecosystem_ledger (seq, ecosystem_id, hash, entry) \
-             SELECT t.seq, $1, t.hash, t.entry::jsonb \
+             SELECT t.seq, $1, t.hash, t.entry::json \
              FROM unnest($2::bigint[], $3::bytea[], $4::text[]) AS t(seq, hash, entry) \
              WHERE coalesce((SELECT max(seq) FROM ecosystem_ledger), 0) = $5 \
                AND coalesce((SELECT ecosystem_id FROM ecosystem_ledger WHERE seq = 1), $1) = $1",
@@ -305,5 +334,31 @@ impl LedgerStore for PostgresStore {
             last_seq,
             ecosystem,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul_escape;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        for (text, nul) in [
+            (r#""\u0000""#, true),
+            (r#"{"a":"x\u0000y"}"#, true),
+            (r#""\\\u0000""#, true),
+            (r#""\\u0000""#, false),
+            (r#""\u00001""#, true),
+            (r#""\u0001""#, false),
+            (r#""\n\t\"\\""#, false),
+            (r#""plain""#, false),
+            ("\\", false),
+        ] {
+            assert_eq!(has_nul_escape(text), nul, "{text}");
+        }
+        let nul = serde_json::to_string(&"a\u{0}b").unwrap();
+        assert!(has_nul_escape(&nul));
+        let backslash_u = serde_json::to_string(&"a\\u0000b").unwrap();
+        assert!(!has_nul_escape(&backslash_u));
     }
 }
