@@ -39,10 +39,11 @@ const MAX_EXACT: u64 = 1 << 53;
 /// The RFC 8785 canonical JSON of `value`: exactly `serde_json_canonicalizer::to_vec(value)`,
 /// bytes and errors alike.
 pub fn to_vec<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    // Sized for a ledger entry, so that writing one grows no buffer.
     let mut writer = Canonical {
         out: Vec::with_capacity(512),
-        members: Vec::new(),
-        scratch: Vec::new(),
+        members: Vec::with_capacity(16),
+        scratch: Vec::with_capacity(512),
     };
     match value.serialize(&mut writer) {
         Ok(()) => Ok(writer.out),

@@ -253,15 +253,18 @@ pub type CustomerEntry = Entry<CustomerId, CustomerChange>;
 /// An entry of the ecosystem's stream.
 pub type EcosystemEntry = Entry<EcosystemId, EcosystemChange>;
 
+/// An entry without its hash: what the hash is taken over. The fields are declared in
+/// RFC 8785 order (by name), so the canonical writer need not reorder them; the order here
+/// cannot change the bytes, only how much work they take.
 #[derive(Serialize)]
 struct Unsealed<'a, S, C> {
-    stream: &'a S,
-    seq: u64,
-    #[serde(with = "time::serde::rfc3339")]
-    recorded_at: OffsetDateTime,
     actor: &'a Actor,
     change: &'a C,
     prev_hash: &'a EntryHash,
+    #[serde(with = "time::serde::rfc3339")]
+    recorded_at: OffsetDateTime,
+    seq: u64,
+    stream: &'a S,
 }
 
 /// Normalises a time for the ledger: UTC, cut to whole microseconds (what SQL stores keep).
@@ -305,12 +308,12 @@ impl<S: Serialize + Clone + PartialEq, C: Serialize> Entry<S, C> {
     /// The canonical bytes the hash is taken over: RFC 8785 JSON of the entry without `hash`.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, LedgerError> {
         let body = Unsealed {
-            stream: &self.stream,
-            seq: self.seq,
-            recorded_at: self.recorded_at,
             actor: &self.actor,
             change: &self.change,
             prev_hash: &self.prev_hash,
+            recorded_at: self.recorded_at,
+            seq: self.seq,
+            stream: &self.stream,
         };
         crate::canonical::to_vec(&body).map_err(|e| LedgerError::Malformed(e.to_string()))
     }
