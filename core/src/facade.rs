@@ -254,12 +254,22 @@ impl<S: Store> Ecosystem<S> {
     async fn fresh_ecosystem(&self) -> Result<Arc<EcosystemState>, EcosystemError> {
         let current = self.ecosystem();
         let entries = self.store.read_ecosystem(current.position() + 1).await?;
+        self.absorb_ecosystem(current, &entries)
+    }
+
+    /// Folds the ecosystem entries the store holds after `current` (verified first) into the
+    /// shared ecosystem state.
+    fn absorb_ecosystem(
+        &self,
+        current: Arc<EcosystemState>,
+        entries: &[EcosystemEntry],
+    ) -> Result<Arc<EcosystemState>, EcosystemError> {
         if entries.is_empty() {
             return Ok(current);
         }
-        crate::ledger::verify_from(&entries, current.head()).map_err(LedgerError::from)?;
+        crate::ledger::verify_from(entries, current.head()).map_err(LedgerError::from)?;
         let mut next = (*current).clone();
-        for e in &entries {
+        for e in entries {
             next.apply(e)?;
         }
         self.set_ecosystem(next);
@@ -509,7 +519,7 @@ impl<S: Store> Ecosystem<S> {
     ) -> Result<Option<Arc<ConsentState>>, EcosystemError> {
         // One round trip either way: a warm state asks only for the last seq; a cold one
         // reads the whole stream.
-        let (mut state, from) = match self.cache.get(&customer) {
+        let (state, from) = match self.cache.get(&customer) {
             Some(cached) => {
                 let last = self.store.last_seq(customer).await?;
                 if cached.seq() == last {
@@ -525,11 +535,22 @@ impl<S: Store> Ecosystem<S> {
             None => (ConsentState::new(), 1),
         };
         let entries = self.store.read(customer, from).await?;
+        self.absorb_customer(customer, state, &entries)
+    }
+
+    /// Folds entries read from the store (verified first: every hash recomputed, every link
+    /// checked) into `state`, and caches the result. `None` for a customer with no entries.
+    fn absorb_customer(
+        &self,
+        customer: CustomerId,
+        mut state: ConsentState,
+        entries: &[CustomerEntry],
+    ) -> Result<Option<Arc<ConsentState>>, EcosystemError> {
         if entries.is_empty() {
             return Ok((state.seq() > 0).then(|| Arc::new(state)));
         }
-        crate::ledger::verify_from(&entries, state.head()).map_err(LedgerError::from)?;
-        for e in &entries {
+        crate::ledger::verify_from(entries, state.head()).map_err(LedgerError::from)?;
+        for e in entries {
             state.apply(e)?;
         }
         let state = Arc::new(state);
@@ -542,6 +563,36 @@ impl<S: Store> Ecosystem<S> {
             self.cache.insert(customer, Arc::clone(&state));
         }
         Ok(Some(state))
+    }
+
+    /// The ecosystem and the customer's state for a check, both caught up with the store in
+    /// one round trip
+    /// ([`read_with_ecosystem`](crate::store::LedgerStore::read_with_ecosystem)): the
+    /// customer's entries after the cached state (all of them when none is cached), its last
+    /// seq, and the ecosystem entries after the ecosystem state this handle holds.
+    async fn check_inputs(
+        &self,
+        customer: CustomerId,
+    ) -> Result<(Arc<EcosystemState>, Option<Arc<ConsentState>>), EcosystemError> {
+        let current = self.ecosystem();
+        let cached = self.cache.get(&customer);
+        let from = cached.as_ref().map_or(1, |c| c.seq() + 1);
+        let tails = self
+            .store
+            .read_with_ecosystem(customer, from, current.position() + 1)
+            .await?;
+        let eco = self.absorb_ecosystem(current, &tails.ecosystem)?;
+        let state = match cached {
+            None => self.absorb_customer(customer, ConsentState::new(), &tails.customer)?,
+            Some(c) if tails.customer.is_empty() && tails.last_seq == c.seq() => Some(c),
+            Some(c) if tails.customer.first().is_some_and(|e| e.seq == c.seq() + 1) => {
+                self.absorb_customer(customer, (*c).clone(), &tails.customer)?
+            }
+            // The store holds less than the cache (a restored backup), or an append landed
+            // between the parts of the read: read the stream again the long way.
+            Some(_) => self.state(customer).await?,
+        };
+        Ok((eco, state))
     }
 
     async fn known_state(
@@ -672,16 +723,21 @@ impl<S: Store> Ecosystem<S> {
     }
 
     /// Answers a request *as of `t`* (an audit question: was it allowed then?).
+    ///
+    /// One store call ([`read_with_ecosystem`](crate::store::LedgerStore::read_with_ecosystem))
+    /// catches up with both the ecosystem (so a partner change acknowledged by another
+    /// process is seen) and the customer: the entries after the cached state, or the whole
+    /// stream when none is cached, verified before they are folded.
     pub async fn check_at(
         &self,
         customer: CustomerId,
         request: &Request,
         t: OffsetDateTime,
     ) -> Result<Decision, EcosystemError> {
-        let eco = self.fresh_ecosystem().await?;
+        let (eco, state) = self.check_inputs(customer).await?;
         // `decide` validates the request; an unknown customer is validated here, so a
         // malformed request is an error whoever it is about.
-        let state = match self.state(customer).await? {
+        let state = match state {
             // Up to the merge, the absorbed customer's own ledger answers for it.
             Some(s) if s.merged_into().is_some() && !s.is_known_at(t) => {
                 let survivor = self.canonical_customer(customer).await?;

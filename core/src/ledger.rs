@@ -27,13 +27,19 @@ impl EntryHash {
 
     /// 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
+        let digits = self.hex_digits();
+        digits.iter().map(|&d| char::from(d)).collect()
+    }
+
+    /// The 64 lowercase hex digits, without an allocation.
+    fn hex_digits(&self) -> [u8; 64] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(HEX[(b >> 4) as usize] as char);
-            s.push(HEX[(b & 15) as usize] as char);
+        let mut out = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = HEX[usize::from(b >> 4)];
+            out[2 * i + 1] = HEX[usize::from(b & 15)];
         }
-        s
+        out
     }
 }
 
@@ -56,14 +62,31 @@ impl FromStr for EntryHash {
         if s.len() != 64 {
             return Err(bad());
         }
-        let nibble = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
+        // Each byte's value as a lowercase hex digit, or 0xff: one lookup per digit, and one
+        // test for the whole hash (every entry read carries two).
+        const DIGIT: [u8; 256] = {
+            let mut table = [0xff; 256];
+            let mut i = 0;
+            while i < 10 {
+                table[b'0' as usize + i] = i as u8;
+                i += 1;
+            }
+            let mut i = 0;
+            while i < 6 {
+                table[b'a' as usize + i] = 10 + i as u8;
+                i += 1;
+            }
+            table
         };
         let mut out = [0u8; 32];
-        for (i, pair) in s.as_bytes().chunks_exact(2).enumerate() {
-            out[i] = (nibble(pair[0]).ok_or_else(bad)? << 4) | nibble(pair[1]).ok_or_else(bad)?;
+        let mut invalid = 0u8;
+        for (o, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+            let (hi, lo) = (DIGIT[usize::from(pair[0])], DIGIT[usize::from(pair[1])]);
+            invalid |= hi | lo;
+            *o = (hi << 4) | (lo & 15);
+        }
+        if invalid & 0xf0 != 0 {
+            return Err(bad());
         }
         Ok(EntryHash(out))
     }
@@ -71,7 +94,10 @@ impl FromStr for EntryHash {
 
 impl Serialize for EntryHash {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
+        let digits = self.hex_digits();
+        // Hex digits are ASCII, so this never fails.
+        let text = std::str::from_utf8(&digits).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
     }
 }
 
@@ -227,15 +253,18 @@ pub type CustomerEntry = Entry<CustomerId, CustomerChange>;
 /// An entry of the ecosystem's stream.
 pub type EcosystemEntry = Entry<EcosystemId, EcosystemChange>;
 
+/// An entry without its hash: what the hash is taken over. The fields are declared in
+/// RFC 8785 order (by name), so the canonical writer need not reorder them; the order here
+/// cannot change the bytes, only how much work they take.
 #[derive(Serialize)]
 struct Unsealed<'a, S, C> {
-    stream: &'a S,
-    seq: u64,
-    #[serde(with = "time::serde::rfc3339")]
-    recorded_at: OffsetDateTime,
     actor: &'a Actor,
     change: &'a C,
     prev_hash: &'a EntryHash,
+    #[serde(with = "time::serde::rfc3339")]
+    recorded_at: OffsetDateTime,
+    seq: u64,
+    stream: &'a S,
 }
 
 /// Normalises a time for the ledger: UTC, cut to whole microseconds (what SQL stores keep).
@@ -279,14 +308,14 @@ impl<S: Serialize + Clone + PartialEq, C: Serialize> Entry<S, C> {
     /// The canonical bytes the hash is taken over: RFC 8785 JSON of the entry without `hash`.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, LedgerError> {
         let body = Unsealed {
-            stream: &self.stream,
-            seq: self.seq,
-            recorded_at: self.recorded_at,
             actor: &self.actor,
             change: &self.change,
             prev_hash: &self.prev_hash,
+            recorded_at: self.recorded_at,
+            seq: self.seq,
+            stream: &self.stream,
         };
-        serde_json_canonicalizer::to_vec(&body).map_err(|e| LedgerError::Malformed(e.to_string()))
+        crate::canonical::to_vec(&body).map_err(|e| LedgerError::Malformed(e.to_string()))
     }
 
     /// Recomputes the hash from the other fields.
@@ -450,5 +479,28 @@ impl ConsentState {
     /// The chain head to append after: `(seq, hash)` of the last entry, if any.
     pub fn head(&self) -> Option<(u64, EntryHash)> {
         self.head.map(|h| (self.seq(), h))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EntryHash;
+
+    #[test]
+    fn hashes_parse_from_lowercase_hex_only() {
+        let hash = EntryHash(std::array::from_fn(|i| (i as u8).wrapping_mul(37)));
+        assert_eq!(hash.to_hex().parse::<EntryHash>(), Ok(hash));
+        assert_eq!(serde_json::to_string(&hash).unwrap(), format!("\"{hash}\""));
+        let good = hash.to_hex();
+        for at in [0, 1, 31, 62, 63] {
+            for bad in ['g', 'A', 'F', '/', ':', '`', ' ', 'é'] {
+                let mut text: Vec<char> = good.chars().collect();
+                text[at] = bad;
+                let text: String = text.into_iter().collect();
+                assert!(text.parse::<EntryHash>().is_err(), "{text}");
+            }
+        }
+        assert!(good[..62].parse::<EntryHash>().is_err());
+        assert!(format!("{good}0").parse::<EntryHash>().is_err());
     }
 }

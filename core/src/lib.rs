@@ -146,6 +146,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod canonical;
 pub mod catalog;
 pub mod consent;
 pub mod ecosystem;
@@ -175,6 +176,6 @@ pub use partner::{
 };
 pub use receipt::{PublicKey, Receipt, ReceiptSigner, SignedReceipt};
 pub use store::{
-    IdentityStore, LedgerStore, PartnerStore, PseudonymStore, Revocation, Store, StoreError,
+    IdentityStore, LedgerStore, PartnerStore, PseudonymStore, Revocation, Store, StoreError, Tails,
     TokenRecord, TokenStore,
 };

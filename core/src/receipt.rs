@@ -204,7 +204,7 @@ where
 }
 
 fn canonical(receipt: &Receipt) -> Result<Vec<u8>, ReceiptError> {
-    serde_json_canonicalizer::to_vec(receipt).map_err(|e| ReceiptError::Encoding(e.to_string()))
+    crate::canonical::to_vec(receipt).map_err(|e| ReceiptError::Encoding(e.to_string()))
 }
 
 impl fmt::Debug for ReceiptSigner {

@@ -41,6 +41,19 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// What [`LedgerStore::read_with_ecosystem`] returns: the tail of one customer's stream and
+/// the tail of the ecosystem ledger, read together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tails {
+    /// The customer's entries with seq ≥ the `from_seq` asked for, in order.
+    pub customer: Vec<CustomerEntry>,
+    /// The customer's last seq (0 if it has none): the seq of the last entry in `customer`,
+    /// or, when that is empty, what [`LedgerStore::last_seq`] would say.
+    pub last_seq: u64,
+    /// The ecosystem entries with seq ≥ the `ecosystem_from_seq` asked for, in order.
+    pub ecosystem: Vec<EcosystemEntry>,
+}
+
 /// The per-customer and ecosystem ledgers.
 pub trait LedgerStore: Send + Sync {
     /// Appends `entries` (consecutive seqs, all of `customer`) after `expected_seq`, the seq
@@ -78,6 +91,38 @@ pub trait LedgerStore: Send + Sync {
         &self,
         from_seq: u64,
     ) -> impl Future<Output = Result<Vec<EcosystemEntry>, StoreError>> + Send;
+
+    /// What a consent check reads, in one call: `customer`'s entries with seq ≥ `from_seq`,
+    /// its last seq, and the ecosystem entries with seq ≥ `ecosystem_from_seq`.
+    ///
+    /// Every part is read after the call begins, so it holds every append acknowledged
+    /// before it, by this process or another; that is how a check sees a partner change
+    /// made elsewhere. The parts need not come from one snapshot: `last_seq` may be ahead of
+    /// the entries returned when an append lands between the reads.
+    ///
+    /// The default makes the separate calls ([`read_ecosystem`](Self::read_ecosystem),
+    /// [`read`](Self::read), and [`last_seq`](Self::last_seq) only when the read is empty);
+    /// a backend with a network round trip per call should answer it in one.
+    fn read_with_ecosystem(
+        &self,
+        customer: CustomerId,
+        from_seq: u64,
+        ecosystem_from_seq: u64,
+    ) -> impl Future<Output = Result<Tails, StoreError>> + Send {
+        async move {
+            let ecosystem = self.read_ecosystem(ecosystem_from_seq).await?;
+            let entries = self.read(customer, from_seq).await?;
+            let last_seq = match entries.last() {
+                Some(e) => e.seq,
+                None => self.last_seq(customer).await?,
+            };
+            Ok(Tails {
+                customer: entries,
+                last_seq,
+                ecosystem,
+            })
+        }
+    }
 }
 
 /// Identifiers, merge aliases and customer profiles.

@@ -1457,6 +1457,84 @@ pub async fn partner_changes_reach_other_handles<S: Store>(store: &S) {
 
 // ----- identity ---------------------------------------------------------------------------------
 
+/// A check reads the customer and the ecosystem in one go, and still sees every partner
+/// change acknowledged through another handle, whether its cache holds the customer's state
+/// (warm) or not (cold: a handle whose cache holds one state, asked about two customers in
+/// turn): a suspension answers `partner_inactive` at the next check, a reinstatement and a
+/// declaration approved elsewhere are in force at the next check, and a partner enrolled and
+/// granted elsewhere is known at the next check.
+pub async fn cold_and_warm_checks_see_partner_changes<S: Store>(store: &S) {
+    let w = World::new(store).await;
+    let p = w.partner("airline", &[Role::Realizer], &[offers()]).await;
+    let cold = w.another(store.clone(), 1).await;
+    let warm = w.another(store.clone(), 1_000).await;
+    let (c, d) = (w.customer().await, w.customer().await);
+    for x in [c, d] {
+        w.grant(x, &key(Scope::Partner(p), "marketing", "*", "*"))
+            .await;
+    }
+    // Ask about both customers through each handle, so that the cold handle's one cached
+    // state is never the one asked about, and the warm handle holds both.
+    let answers = |request: Request| {
+        let (cold, warm, now) = (&cold, &warm, w.now());
+        async move {
+            let mut out = Vec::new();
+            for x in [c, d] {
+                out.push(check(cold, x, &request, now).await.reason);
+            }
+            for x in [c, d] {
+                out.push(check(warm, x, &request, now).await.reason);
+            }
+            out
+        }
+    };
+    assert_eq!(answers(email_offer(p)).await, [Reason::Granted; 4]);
+
+    done(w.eco.suspend_partner(p, w.tick()).await, "suspend");
+    assert_eq!(
+        answers(email_offer(p)).await,
+        [Reason::PartnerInactive; 4],
+        "a suspension acknowledged elsewhere is seen by the next check, cold or warm"
+    );
+    done(w.eco.reinstate_partner(p, w.tick()).await, "reinstate");
+    assert_eq!(
+        answers(email_offer(p)).await,
+        [Reason::Granted; 4],
+        "a reinstatement acknowledged elsewhere is seen by the next check, cold or warm"
+    );
+
+    let applied = w.self_enrolled("parking", &[Role::Realizer]).await;
+    done(
+        w.eco
+            .declare(applied.id, usage(), Origin::SelfService, w.tick())
+            .await,
+        "self-declare",
+    );
+    done(w.eco.approve_partner(applied.id, w.tick()).await, "approve");
+    let analytics = ask(applied.id, "analytics.usage", "behavior", None);
+    assert_eq!(answers(analytics.clone()).await, [Reason::NotDeclared; 4]);
+    done(
+        w.eco.approve_declaration(applied.id, 0, w.tick()).await,
+        "approve the declaration",
+    );
+    assert_eq!(
+        answers(analytics).await,
+        [Reason::LegalBasis(LegalBasis::LegitimateInterest); 4],
+        "a declaration approved elsewhere is in force at the next check, cold or warm"
+    );
+
+    let q = w.partner("hotel", &[Role::Realizer], &[offers()]).await;
+    for x in [c, d] {
+        w.grant(x, &key(Scope::Partner(q), "marketing", "*", "email"))
+            .await;
+    }
+    assert_eq!(
+        answers(email_offer(q)).await,
+        [Reason::Granted; 4],
+        "a partner enrolled and granted elsewhere is known at the next check, cold or warm"
+    );
+}
+
 /// `link` links the identifier a proof proves; `resolve` finds the customer; the ledger
 /// records a keyed digest, never the raw value; linking it again is a no-op; a second
 /// customer linking the same identifier gets `IdentifierTaken` and nothing is written;

@@ -520,3 +520,75 @@ pub async fn ecosystem_append_rejects_bad_input<S: Store>(store: &S) {
     );
     ecosystem_unchanged(store, &before, "bad ecosystem appends").await;
 }
+
+/// `read_with_ecosystem` answers what the separate reads answer: the customer's entries from
+/// any seq (none past the end, none for an unknown customer), its last seq whatever the
+/// seq asked from, and the ecosystem entries from any seq; and what was acknowledged before
+/// the call — a customer append, an ecosystem append — is in its answer.
+pub async fn read_with_ecosystem_agrees_with_separate_reads<S: Store>(store: &S) {
+    let (c, entries) = customer_with(store, 5).await;
+    let (eco, id) = ecosystem_with(store, 3).await;
+    let eco_last = seq_of(head(&eco));
+    let eco_froms = [0, 1, eco_last, eco_last + 1, eco_last + 2, u64::MAX];
+    for from in [0, 1, 2, 5, 6, 7, u64::MAX] {
+        for &eco_from in &eco_froms {
+            let tails = ok(
+                store.read_with_ecosystem(c, from, eco_from).await,
+                "read a customer and the ecosystem together",
+            );
+            let skip = usize::try_from(from.saturating_sub(1)).unwrap_or(usize::MAX);
+            let eco_skip = usize::try_from(eco_from.saturating_sub(1)).unwrap_or(usize::MAX);
+            assert_eq!(
+                tails.customer,
+                entries.iter().skip(skip).cloned().collect::<Vec<_>>(),
+                "the customer's entries with seq >= {from}"
+            );
+            assert_eq!(
+                tails.last_seq, 5,
+                "the customer's last seq, read from seq {from}"
+            );
+            assert_eq!(
+                tails.ecosystem,
+                eco.iter().skip(eco_skip).cloned().collect::<Vec<_>>(),
+                "the ecosystem entries with seq >= {eco_from}"
+            );
+        }
+    }
+
+    let unknown = customer();
+    for from in [1, 3] {
+        let tails = ok(
+            store.read_with_ecosystem(unknown, from, eco_last + 1).await,
+            "read an unknown customer",
+        );
+        assert!(
+            tails.customer.is_empty() && tails.last_seq == 0 && tails.ecosystem.is_empty(),
+            "an unknown customer has no entries and last seq 0, and the ecosystem nothing new: {tails:?}"
+        );
+    }
+
+    let more = customer_entries(c, head(&entries), 2, "more");
+    ok(store.append(c, 5, &more).await, "append to the customer");
+    let eco_more = ecosystem_entries(&id, head(&eco), 1, "more");
+    ok(
+        store.append_ecosystem(eco_last, &eco_more).await,
+        "append to the ecosystem",
+    );
+    let tails = ok(
+        store.read_with_ecosystem(c, 6, eco_last + 1).await,
+        "read after both appends",
+    );
+    assert_eq!(
+        (tails.customer, tails.last_seq, tails.ecosystem),
+        (more, 7, eco_more),
+        "acknowledged appends to the customer and to the ecosystem are in the next read"
+    );
+    let tails = ok(
+        store.read_with_ecosystem(c, 8, eco_last + 2).await,
+        "read after the end",
+    );
+    assert!(
+        tails.customer.is_empty() && tails.last_seq == 7 && tails.ecosystem.is_empty(),
+        "past both ends: nothing, and the last seq: {tails:?}"
+    );
+}

@@ -6,7 +6,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
-use tessera_core::{CustomerEntry, CustomerId, EcosystemEntry, Entry, LedgerStore, StoreError};
+use tessera_core::{
+    CustomerEntry, CustomerId, EcosystemEntry, Entry, LedgerStore, StoreError, Tails,
+};
 
 use crate::error::corrupt;
 use crate::{PostgresStore, seq_param, seq_value};
@@ -44,23 +46,57 @@ fn columns<S: Serialize, C: Serialize>(entries: &[Entry<S, C>]) -> Result<Column
     Ok(out)
 }
 
+/// An entry's JSON text, as the ledger tables keep it (`json`). A NUL character in a string
+/// is refused here, as `jsonb`, which the tables held before, refused it: an entry with one
+/// could not be kept in a `jsonb` export of the ledger either.
 fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::Invalid(format!("the entry does not serialise: {e}")))
+    let text = serde_json::to_string(value)
+        .map_err(|e| StoreError::Invalid(format!("the entry does not serialise: {e}")))?;
+    if has_nul_escape(&text) {
+        return Err(StoreError::Invalid(
+            "PostgreSQL refused the value: a ledger entry cannot hold U+0000".into(),
+        ));
+    }
+    Ok(text)
 }
 
-/// Decodes `(seq, entry)` rows of one stream — `stream`, or for `None` the stream of the
-/// first row — checking that each entry is the one its row says.
-fn decode_rows<S, C>(rows: Vec<PgRow>, stream: Option<&S>) -> Result<Vec<Entry<S, C>>, StoreError>
+/// Whether JSON text holds the escape `\u0000` (serde_json writes a NUL character so, and a
+/// backslash only ever starts an escape).
+fn has_nul_escape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|&b| b == b'\\') {
+        let escape = i + at;
+        if bytes.get(escape + 1) == Some(&b'u')
+            && bytes.get(escape + 2..escape + 6) == Some(b"0000")
+        {
+            return true;
+        }
+        i = escape + 2;
+        if i >= bytes.len() {
+            return false;
+        }
+    }
+    false
+}
+
+/// Decodes rows of one stream — `stream`, or for `None` the stream of the first row — whose
+/// columns from `at` are `(seq, entry)`, checking that each entry is the one its row says.
+fn decode_rows<S, C>(
+    rows: Vec<PgRow>,
+    stream: Option<&S>,
+    at: usize,
+) -> Result<Vec<Entry<S, C>>, StoreError>
 where
     S: PartialEq + Clone + fmt::Display + DeserializeOwned,
     C: DeserializeOwned,
 {
     let mut out: Vec<Entry<S, C>> = Vec::with_capacity(rows.len());
     for row in rows {
-        let seq: i64 = row.try_get(0).map_err(|e| corrupt("ledger seq", e))?;
-        let entry: sqlx::types::Json<Entry<S, C>> =
-            row.try_get(1).map_err(|e| corrupt("ledger entry", e))?;
+        let seq: i64 = row.try_get(at).map_err(|e| corrupt("ledger seq", e))?;
+        let entry: sqlx::types::Json<Entry<S, C>> = row
+            .try_get(at + 1)
+            .map_err(|e| corrupt("ledger entry", e))?;
         let entry = entry.0;
         let owner = stream.or_else(|| out.first().map(|e| &e.stream));
         if owner.is_some_and(|s| *s != entry.stream) || u64::try_from(seq) != Ok(entry.seq) {
@@ -73,6 +109,11 @@ where
     }
     Ok(out)
 }
+
+/// The parts of [`LedgerStore::read_with_ecosystem`]'s one statement, in its first column.
+const CUSTOMER_PART: i16 = 0;
+const ECOSYSTEM_PART: i16 = 1;
+const LAST_SEQ_PART: i16 = 2;
 
 impl LedgerStore for PostgresStore {
     async fn append(
@@ -91,7 +132,7 @@ impl LedgerStore for PostgresStore {
         let result = if let [entry] = entries {
             sqlx::query(
                 "INSERT INTO customer_ledger (customer_id, seq, hash, entry) \
-                 SELECT $1, $2, $3, $4::jsonb \
+                 SELECT $1, $2, $3, $4::json \
                  WHERE coalesce((SELECT max(seq) FROM customer_ledger WHERE customer_id = $1), 0) = $5",
             )
             .bind(id)
@@ -105,7 +146,7 @@ impl LedgerStore for PostgresStore {
             let c = columns(entries)?;
             sqlx::query(
                 "INSERT INTO customer_ledger (customer_id, seq, hash, entry) \
-                 SELECT $1, t.seq, t.hash, t.entry::jsonb \
+                 SELECT $1, t.seq, t.hash, t.entry::json \
                  FROM unnest($2::bigint[], $3::bytea[], $4::text[]) AS t(seq, hash, entry) \
                  WHERE coalesce((SELECT max(seq) FROM customer_ledger WHERE customer_id = $1), 0) = $5",
             )
@@ -148,7 +189,7 @@ impl LedgerStore for PostgresStore {
         .bind(from)
         .fetch_all(lease.conn())
         .await;
-        decode_rows(lease.finish(result)?, Some(&customer))
+        decode_rows(lease.finish(result)?, Some(&customer), 0)
     }
 
     async fn last_seq(&self, customer: CustomerId) -> Result<u64, StoreError> {
@@ -178,7 +219,7 @@ impl LedgerStore for PostgresStore {
         // ecosystem's (or empty).
         let result = sqlx::query(
             "INSERT INTO ecosystem_ledger (seq, ecosystem_id, hash, entry) \
-             SELECT t.seq, $1, t.hash, t.entry::jsonb \
+             SELECT t.seq, $1, t.hash, t.entry::json \
              FROM unnest($2::bigint[], $3::bytea[], $4::text[]) AS t(seq, hash, entry) \
              WHERE coalesce((SELECT max(seq) FROM ecosystem_ledger), 0) = $5 \
                AND coalesce((SELECT ecosystem_id FROM ecosystem_ledger WHERE seq = 1), $1) = $1",
@@ -224,6 +265,113 @@ impl LedgerStore for PostgresStore {
                 .bind(from)
                 .fetch_all(lease.conn())
                 .await;
-        decode_rows(lease.finish(result)?, None)
+        decode_rows(lease.finish(result)?, None, 0)
+    }
+
+    /// One statement, so one round trip and one snapshot: the customer's entries, the
+    /// ecosystem's, and — only when the customer's part starts after seq 1, as it does for
+    /// a cached state — the customer's last seq; from seq 1 the entries themselves say it.
+    /// Each row says which part it belongs to.
+    async fn read_with_ecosystem(
+        &self,
+        customer: CustomerId,
+        from_seq: u64,
+        ecosystem_from_seq: u64,
+    ) -> Result<Tails, StoreError> {
+        let (Ok(from), Ok(eco_from)) = (i64::try_from(from_seq), i64::try_from(ecosystem_from_seq))
+        else {
+            // Beyond any stored seq: the separate reads say so without a statement of their own.
+            let ecosystem = self.read_ecosystem(ecosystem_from_seq).await?;
+            let customer_entries = self.read(customer, from_seq).await?;
+            let last_seq = match customer_entries.last() {
+                Some(e) => e.seq,
+                None => self.last_seq(customer).await?,
+            };
+            return Ok(Tails {
+                customer: customer_entries,
+                last_seq,
+                ecosystem,
+            });
+        };
+        let mut lease = self.pool.acquire().await?;
+        let result = sqlx::query(
+            "SELECT 0::int2 AS part, seq, entry FROM customer_ledger \
+               WHERE customer_id = $1 AND seq >= $2 \
+             UNION ALL \
+             SELECT 1::int2, seq, entry FROM ecosystem_ledger WHERE seq >= $3 \
+             UNION ALL \
+             SELECT 2::int2, max(seq), NULL FROM customer_ledger \
+               WHERE customer_id = $1 AND $2 > 1",
+        )
+        .bind(customer.uuid())
+        .bind(from)
+        .bind(eco_from)
+        .fetch_all(lease.conn())
+        .await;
+        let rows = lease.finish(result)?;
+        // No ORDER BY: a sort node cost the server more than the few rows it would order.
+        // The rows are put in order here, by part and seq.
+        let mut customer_rows = Vec::with_capacity(rows.len());
+        let mut ecosystem_rows = Vec::new();
+        let mut max_seq: Option<i64> = None;
+        for row in rows {
+            let part: i16 = row.try_get(0).map_err(|e| corrupt("ledger part", e))?;
+            match part {
+                CUSTOMER_PART | ECOSYSTEM_PART => {
+                    let seq: i64 = row.try_get(1).map_err(|e| corrupt("ledger seq", e))?;
+                    if part == CUSTOMER_PART {
+                        customer_rows.push((seq, row));
+                    } else {
+                        ecosystem_rows.push((seq, row));
+                    }
+                }
+                LAST_SEQ_PART => {
+                    max_seq = row.try_get(1).map_err(|e| corrupt("ledger last seq", e))?;
+                }
+                other => return Err(StoreError::Corrupt(format!("unknown ledger part {other}"))),
+            }
+        }
+        let in_order = |mut rows: Vec<(i64, PgRow)>| {
+            rows.sort_by_key(|(seq, _)| *seq);
+            rows.into_iter().map(|(_, row)| row).collect::<Vec<_>>()
+        };
+        let (customer_rows, ecosystem_rows) = (in_order(customer_rows), in_order(ecosystem_rows));
+        let customer_entries: Vec<CustomerEntry> = decode_rows(customer_rows, Some(&customer), 1)?;
+        let ecosystem = decode_rows(ecosystem_rows, None, 1)?;
+        let last_seq = match customer_entries.last() {
+            Some(e) => e.seq,
+            None => max_seq.map_or(Ok(0), seq_value)?,
+        };
+        Ok(Tails {
+            customer: customer_entries,
+            last_seq,
+            ecosystem,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul_escape;
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        for (text, nul) in [
+            (r#""\u0000""#, true),
+            (r#"{"a":"x\u0000y"}"#, true),
+            (r#""\\\u0000""#, true),
+            (r#""\\u0000""#, false),
+            (r#""\u00001""#, true),
+            (r#""\u0001""#, false),
+            (r#""\n\t\"\\""#, false),
+            (r#""plain""#, false),
+            ("\\", false),
+        ] {
+            assert_eq!(has_nul_escape(text), nul, "{text}");
+        }
+        let nul = serde_json::to_string(&"a\u{0}b").unwrap();
+        assert!(has_nul_escape(&nul));
+        let backslash_u = serde_json::to_string(&"a\\u0000b").unwrap();
+        assert!(!has_nul_escape(&backslash_u));
     }
 }

@@ -37,12 +37,14 @@
 //!
 //! ## Schema
 //!
-//! One migration (`migrations/0001_schema.sql`), embedded with [`sqlx::migrate!`] as
+//! Two migrations (`migrations/0001_schema.sql`, and `0002_ledger_entries_as_json.sql`,
+//! which keeps ledger entries as `json` text rather than `jsonb` so that reading a stream
+//! costs the server a copy, not a conversion), embedded with [`sqlx::migrate!`] as
 //! [`MIGRATOR`] and applied by [`PostgresStore::migrate`] — never by connecting.
 //!
 //! | table | key | holds |
 //! | --- | --- | --- |
-//! | `customer_ledger` | `(customer_id, seq)` | each entry as `jsonb`, with its hash |
+//! | `customer_ledger` | `(customer_id, seq)` | each entry as `json` text, with its hash |
 //! | `ecosystem_ledger` | `seq` | the ecosystem's entries (one stream per database) |
 //! | `identifiers` | the identifier's JSON | → `customer_id` (indexed) |
 //! | `aliases` | `absorbed_id` | → `survivor_id` |

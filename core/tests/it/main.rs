@@ -1,5 +1,6 @@
 //! Integration tests of tessera-core: one binary, one module per concern.
 
+mod canonical;
 mod golden;
 mod naive;
 mod props;

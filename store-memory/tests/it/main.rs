@@ -73,6 +73,11 @@ async fn append_and_read_ecosystem() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_with_ecosystem_agrees_with_separate_reads() {
+    conformance::read_with_ecosystem_agrees_with_separate_reads(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecosystem_stale_expected_seq_conflicts() {
     conformance::ecosystem_stale_expected_seq_conflicts(&MemoryStore::new()).await;
 }
@@ -302,6 +307,11 @@ async fn facade_partner_lifecycle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn facade_partner_changes_reach_other_handles() {
     conformance::facade::partner_changes_reach_other_handles(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facade_cold_and_warm_checks_see_partner_changes() {
+    conformance::facade::cold_and_warm_checks_see_partner_changes(&MemoryStore::new()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -107,6 +107,16 @@ async fn facade_partner_changes_reach_other_handles(_: PgPoolOptions, options: P
 }
 
 #[sqlx::test(migrations = false)]
+async fn facade_cold_and_warm_checks_see_partner_changes(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let store = fresh(options).await;
+    conformance::facade::cold_and_warm_checks_see_partner_changes(&store).await;
+    store.close().await;
+}
+
+#[sqlx::test(migrations = false)]
 async fn facade_link_with_proof(_: PgPoolOptions, options: PgConnectOptions) {
     let store = fresh(options).await;
     conformance::facade::link_with_proof(&store).await;

@@ -115,6 +115,16 @@ async fn append_and_read_ecosystem(_: PgPoolOptions, options: PgConnectOptions) 
 }
 
 #[sqlx::test(migrations = false)]
+async fn read_with_ecosystem_agrees_with_separate_reads(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let store = fresh(options).await;
+    conformance::read_with_ecosystem_agrees_with_separate_reads(&store).await;
+    store.close().await;
+}
+
+#[sqlx::test(migrations = false)]
 async fn ecosystem_stale_expected_seq_conflicts(_: PgPoolOptions, options: PgConnectOptions) {
     let store = fresh(options).await;
     conformance::ecosystem_stale_expected_seq_conflicts(&store).await;

@@ -25,6 +25,7 @@ async fn behaviours_share_one_database(_: PgPoolOptions, options: PgConnectOptio
         conformance::append_rejects_misaligned_seqs(&store).await;
         conformance::append_rejects_empty_batch(&store).await;
         conformance::append_and_read_ecosystem(&store).await;
+        conformance::read_with_ecosystem_agrees_with_separate_reads(&store).await;
         conformance::ecosystem_stale_expected_seq_conflicts(&store).await;
         conformance::ecosystem_append_rejects_bad_input(&store).await;
         conformance::concurrent_appends_one_customer(&store).await;
