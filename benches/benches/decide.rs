@@ -473,28 +473,41 @@ fn bench(c: &mut Criterion) {
                 )
             });
         });
-        // The same two loops paired, pass by pass: a ratio that holds on a busy machine.
+        // The same loops paired, pass by pass (a ratio that holds on a busy machine): against
+        // the warm hit, and against random keys of the whole map (4,096 others each round).
+        let decisions = |_| {
+            for i in 0..MAP_PROBES {
+                black_box(
+                    decide(
+                        black_box(&state),
+                        black_box(&directory),
+                        black_box(&requests[i % REQUESTS]),
+                        black_box(t),
+                    )
+                    .ok(),
+                );
+            }
+        };
         tessera_benches::paired(
-            &format!("decide bench: choices_{n}: decide / HashMap hit"),
+            &format!("decide bench: choices_{n}: decide / warm HashMap hit"),
             PAIRED_ROUNDS,
             |_| {
                 for key in &probes {
                     black_box(black_box(&map).get(black_box(key)).copied());
                 }
             },
-            |_| {
-                for i in 0..MAP_PROBES {
-                    black_box(
-                        decide(
-                            black_box(&state),
-                            black_box(&directory),
-                            black_box(&requests[i % REQUESTS]),
-                            black_box(t),
-                        )
-                        .ok(),
-                    );
+            decisions,
+        );
+        tessera_benches::paired(
+            &format!("decide bench: choices_{n}: decide / random-key HashMap hit"),
+            PAIRED_ROUNDS,
+            |r| {
+                let from = (r * MAP_PROBES) % (all.len() - MAP_PROBES);
+                for key in &all[from..from + MAP_PROBES] {
+                    black_box(black_box(&map).get(black_box(key)).copied());
                 }
             },
+            decisions,
         );
     }
     group.finish();

@@ -1643,7 +1643,10 @@ fn other_encodings_of_a_token_are_refused() {
             UnverifiedToken::from_bytes(&bytes),
             Err(TokenError::Malformed(_))
         ));
-        assert_eq!(v.check(&bytes, u, &none), TokenDecision::Deny(Denial::Malformed));
+        assert_eq!(
+            v.check(&bytes, u, &none),
+            TokenDecision::Deny(Denial::Malformed)
+        );
     }
 }
 
