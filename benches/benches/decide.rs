@@ -4,10 +4,11 @@
 //! `ConsentState::record`, at keys spread over the scopes (ecosystem, the three roles, 20
 //! partners), purposes, data categories and channels of the default catalog. Each is asked 64
 //! different requests, cycled: hits won at partner, role and ecosystem scope, and misses that
-//! fall through to rule 6. The baseline is a `std::collections::HashMap` hit on 1,000,000
-//! random `u64` keys, cycling through 4,096 present keys in shuffled order
-//! (`hashmap_hit_1m`); `hashmap_hit_1m_cold` cycles through all 1,000,000 keys instead, as a
-//! reference for a hit that misses the caches.
+//! fall through to rule 6. The baselines are `std::collections::HashMap` hits on 1,000,000
+//! random `u64` keys: `hashmap_hit_1m_cold` cycles through all 1,000,000 keys in shuffled
+//! order (a random-key hit, which misses the caches), `hashmap_hit_1m` through 4,096 of them
+//! (a warm hit). Each customer is also timed paired with each baseline, pass by pass
+//! (`tessera_benches::paired`), for ratios that hold on a busy machine.
 //!
 //! Run: `cargo bench -p tessera-benches --bench decide`. See `BENCHMARKS.md`.
 
