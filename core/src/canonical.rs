@@ -51,6 +51,22 @@ pub fn to_vec<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
     }
 }
 
+/// As [`to_vec`], but only for values this writer renders itself: `None` for anything it
+/// would hand to the reference (a float, an integer beyond 2^53 in magnitude, bytes, a
+/// non-string map key, a duplicate key, an error of the value's own `Serialize`).
+///
+/// The ledger hashes entries with this. RFC 8785 writes numbers as doubles, so integers
+/// beyond 2^53 that round to the same double would have the same canonical bytes, and an
+/// edit between them would keep the hash; refusing them keeps one entry, one byte string.
+pub fn to_vec_exact<T: Serialize>(value: &T) -> Option<Vec<u8>> {
+    let mut writer = Canonical {
+        out: Vec::with_capacity(512),
+        members: Vec::with_capacity(16),
+        scratch: Vec::with_capacity(512),
+    };
+    value.serialize(&mut writer).ok().map(|()| writer.out)
+}
+
 /// "Not handled here": [`to_vec`] asks the reference instead.
 #[derive(Debug)]
 struct Fallback;

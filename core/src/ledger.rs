@@ -306,6 +306,8 @@ impl<S: Serialize + Clone + PartialEq, C: Serialize> Entry<S, C> {
     }
 
     /// The canonical bytes the hash is taken over: RFC 8785 JSON of the entry without `hash`.
+    /// An entry holding an integer beyond 2^53 (e.g. an `ecosystem_position`) has none: it is
+    /// [`LedgerError::Malformed`] to build, and [`ChainProblem::Edited`] to verify.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, LedgerError> {
         let body = Unsealed {
             actor: &self.actor,
@@ -315,7 +317,14 @@ impl<S: Serialize + Clone + PartialEq, C: Serialize> Entry<S, C> {
             seq: self.seq,
             stream: &self.stream,
         };
-        crate::canonical::to_vec(&body).map_err(|e| LedgerError::Malformed(e.to_string()))
+        crate::canonical::to_vec_exact(&body).ok_or_else(|| {
+            LedgerError::Malformed(
+                "an entry holds only strings, booleans, objects, arrays and integers of at most \
+                 2^53 in magnitude (RFC 8785 writes larger ones as doubles, which merge \
+                 neighbouring values)"
+                    .into(),
+            )
+        })
     }
 
     /// Recomputes the hash from the other fields.
@@ -484,7 +493,59 @@ impl ConsentState {
 
 #[cfg(test)]
 mod tests {
-    use super::EntryHash;
+    use super::{Actor, ChainError, ChainProblem, CustomerChange, CustomerEntry, EntryHash};
+    use super::{LedgerError, verify};
+    use crate::{Choice, ChoiceKey, CustomerId};
+
+    fn choice_at(position: u64) -> Result<CustomerEntry, LedgerError> {
+        let mut choice = Choice::grant("v1");
+        choice.ecosystem_position = Some(position);
+        let customer: CustomerId = "cus_01jdqz8xk2f8v9g7r6t5y4w3e2".parse().unwrap();
+        let key = ChoiceKey {
+            scope: "ecosystem".parse().unwrap(),
+            purpose: "marketing".parse().unwrap(),
+            data: "*".parse().unwrap(),
+            channel: "email".parse().unwrap(),
+        };
+        let at = time::macros::datetime!(2026-03-01 12:00 UTC);
+        CustomerEntry::next(
+            customer,
+            None,
+            at,
+            Actor::Customer,
+            CustomerChange::ChoiceSet { key, choice },
+        )
+    }
+
+    /// Fuzz finding F1: beyond 2^53, RFC 8785's doubles merge neighbouring integers, so an
+    /// edit between them would keep the hash. Such entries cannot be built, and a stored one
+    /// does not verify.
+    #[test]
+    fn integers_beyond_2_pow_53_are_refused() {
+        let exact = choice_at(1 << 53).unwrap();
+        assert_eq!(verify(std::slice::from_ref(&exact)), Ok(()));
+        assert!(matches!(
+            choice_at((1 << 53) + 1),
+            Err(LedgerError::Malformed(_))
+        ));
+        assert!(matches!(
+            choice_at(u64::MAX),
+            Err(LedgerError::Malformed(_))
+        ));
+        // The stored entry edited to a neighbour that rounds to the same double.
+        let mut json = serde_json::to_value(&exact).unwrap();
+        let position = &mut json["change"]["choice"]["ecosystem_position"];
+        assert_eq!(*position, serde_json::json!(1u64 << 53));
+        *position = serde_json::json!((1u64 << 53) + 1);
+        let edited: CustomerEntry = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            verify(&[edited]),
+            Err(ChainError {
+                seq: 1,
+                problem: ChainProblem::Edited
+            })
+        );
+    }
 
     #[test]
     fn hashes_parse_from_lowercase_hex_only() {

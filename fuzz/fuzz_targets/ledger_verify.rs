@@ -16,10 +16,10 @@
 //!   catches them): truncating the tail, and editing and re-hashing the last entry. A
 //!   correctly chained append is a valid longer chain and must verify.
 //!
-//! Known finding (see fuzz/README.md, F1): RFC 8785 writes numbers as IEEE doubles, so two
-//! `u64` values above 2^53 that round to the same double hash the same and `verify` cannot
-//! see an edit between them. The target reports it (panics) only when `TESSERA_FUZZ_STRICT`
-//! is set, so that long runs keep looking for other problems.
+//! Finding F1 (see fuzz/README.md), fixed: RFC 8785 writes numbers as IEEE doubles, so two
+//! `u64` values above 2^53 that round to the same double used to hash the same. Entries now
+//! refuse integers beyond 2^53: `Entry::next` fails exactly for a position beyond it, such
+//! entries are skipped here, and an edit to one is `Edited`.
 
 #![no_main]
 
@@ -315,17 +315,57 @@ struct Structured {
 // Structured mode: the property
 // ---------------------------------------------------------------------------------------
 
+/// Integers beyond this are refused in entries (RFC 8785's doubles would merge them).
+const MAX_EXACT: u64 = 1 << 53;
+
+/// Whether a change carries an integer an entry refuses.
+fn inexact(change: &CustomerChange) -> bool {
+    matches!(change, CustomerChange::ChoiceSet { choice, .. }
+        if choice.ecosystem_position.is_some_and(|p| p > MAX_EXACT))
+}
+
+/// The next entry, or `None` when `Entry::next` refuses it — which it must do exactly for a
+/// change with an integer beyond 2^53.
+fn next_entry(
+    customer: CustomerId,
+    prev: Option<(u64, tessera_core::ledger::EntryHash)>,
+    at: time::OffsetDateTime,
+    actor: Actor,
+    change: CustomerChange,
+) -> Option<CustomerEntry> {
+    let refuse = inexact(&change);
+    let got = Entry::next(customer, prev, at, actor, change);
+    assert_eq!(got.is_err(), refuse, "Entry::next: {got:?}");
+    got.ok()
+}
+
 fn build_chain(customer: CustomerId, raw: &[(RawChange, RawTime, u8)]) -> Vec<CustomerEntry> {
     let mut out: Vec<CustomerEntry> = Vec::new();
     for (change, t, a) in raw {
         let prev = out.last().map(|e| (e.seq, e.hash));
-        out.push(Entry::next(customer, prev, t.at(), actor(*a), change.change()).expect("next"));
+        out.extend(next_entry(
+            customer,
+            prev,
+            t.at(),
+            actor(*a),
+            change.change(),
+        ));
     }
     out
 }
 
-fn reseal(e: &mut CustomerEntry) {
-    e.hash = e.compute_hash().expect("entries hash");
+/// Re-hashes an entry; false if it cannot be hashed (an integer beyond 2^53).
+fn reseal(e: &mut CustomerEntry) -> bool {
+    match e.compute_hash() {
+        Ok(hash) => {
+            e.hash = hash;
+            true
+        }
+        Err(_) => {
+            assert!(inexact(&e.change), "an entry fails to hash: {e:?}");
+            false
+        }
+    }
 }
 
 fn flip(hash: &mut EntryHash, bit: u8) {
@@ -377,17 +417,6 @@ fn broken(seq: u64, problem: ChainProblem) -> Result<(), ChainError> {
     Err(ChainError { seq, problem })
 }
 
-fn strict() -> bool {
-    std::env::var_os("TESSERA_FUZZ_STRICT").is_some()
-}
-
-/// Whether an edit of entry `k` that `verify` missed is the known lossy-number case (F1):
-/// the JSON differs but the canonical bytes the hash is taken over do not.
-fn known_lossy_numbers(original: &CustomerEntry, mutated: &CustomerEntry) -> bool {
-    original.canonical_bytes().ok() == mutated.canonical_bytes().ok()
-        && bytes_of(std::slice::from_ref(original)) != bytes_of(std::slice::from_ref(mutated))
-}
-
 fn structured(s: &Structured) {
     let customer = customer_id();
     let raw_entries = cap(s.entries.clone(), 12);
@@ -405,12 +434,10 @@ fn structured(s: &Structured) {
     let mut m = original.clone();
     // The expected verdict when the bytes changed (None: the mutation needs no check here).
     let expected: Option<Result<(), ChainError>>;
-    let mut edited_at: Option<usize> = None;
     match &s.mutation {
         Mutation::Edit(at, edit) if n > 0 => {
             let k = usize::from(*at) % n;
             apply_edit(&mut m[k], edit);
-            edited_at = Some(k);
             let pos = k as u64 + 1;
             expected = Some(match edit {
                 Edit::Seq(_) => broken(pos, ChainProblem::OutOfOrder),
@@ -421,11 +448,12 @@ fn structured(s: &Structured) {
         Mutation::Reseal(at, edit) if n > 0 => {
             let k = usize::from(*at) % n;
             apply_edit(&mut m[k], edit);
-            reseal(&mut m[k]);
-            edited_at = Some(k);
+            let resealed = reseal(&mut m[k]);
             let pos = k as u64 + 1;
             let hash_changed = m[k].hash != original[k].hash;
             expected = Some(match edit {
+                // A position beyond 2^53 cannot be hashed, so it stays an edit.
+                _ if !resealed => broken(pos, ChainProblem::Edited),
                 Edit::Seq(_) => broken(pos, ChainProblem::OutOfOrder),
                 Edit::PrevHashBit(_) => broken(pos, ChainProblem::BrokenLink),
                 // Resealing undoes a flipped hash.
@@ -436,7 +464,7 @@ fn structured(s: &Structured) {
                 // Documented: editing and re-hashing the last entry is invisible to verify.
                 _ if k + 1 == n => Ok(()),
                 _ if hash_changed => broken(pos + 1, ChainProblem::BrokenLink),
-                // The canonical bytes did not change (F1 when the JSON did).
+                // The edit changed nothing the hash covers.
                 _ => Ok(()),
             });
         }
@@ -466,7 +494,11 @@ fn structured(s: &Structured) {
         }
         Mutation::AppendValid(change, t) => {
             let prev = m.last().map(|e| (e.seq, e.hash));
-            m.push(Entry::next(customer, prev, t.at(), Actor::Customer, change.change()).unwrap());
+            let Some(next) = next_entry(customer, prev, t.at(), Actor::Customer, change.change())
+            else {
+                return;
+            };
+            m.push(next);
             expected = Some(Ok(()));
         }
         Mutation::AppendForeign(change) if n > 0 => {
@@ -553,13 +585,6 @@ fn structured(s: &Structured) {
     match expected {
         Some(want) => {
             if got != want {
-                if let (Ok(()), Some(k)) = (&got, edited_at)
-                    && known_lossy_numbers(&original[k], &m[k])
-                    && !strict()
-                {
-                    stat(|| "known:F1".into());
-                    return; // F1 (see the module docs).
-                }
                 panic!(
                     "verify gave {got:?}, expected {want:?} after {:?}\noriginal: {}\nmutated:  {}",
                     s.mutation,
@@ -575,14 +600,7 @@ fn structured(s: &Structured) {
                 let same_but_last = m.len() == n
                     && n > 0
                     && m[..n - 1] == original[..n - 1]
-                    && m[n - 1].hash == m[n - 1].compute_hash().expect("hash");
-                let lossy = m.len() == n
-                    && (0..n)
-                        .all(|k| m[k] == original[k] || known_lossy_numbers(&original[k], &m[k]));
-                if lossy && !strict() {
-                    stat(|| "known:F1".into());
-                    return; // F1.
-                }
+                    && m[n - 1].compute_hash().ok() == Some(m[n - 1].hash);
                 assert!(
                     same_but_last,
                     "verify accepts edited JSON\noriginal: {}\nmutated:  {}",
