@@ -37,10 +37,13 @@
 //!
 //! ## Schema
 //!
-//! Two migrations (`migrations/0001_schema.sql`, and `0002_ledger_entries_as_json.sql`,
+//! Three migrations (`migrations/0001_schema.sql`; `0002_ledger_entries_as_json.sql`,
 //! which keeps ledger entries as `json` text rather than `jsonb` so that reading a stream
-//! costs the server a copy, not a conversion), embedded with [`sqlx::migrate!`] as
-//! [`MIGRATOR`] and applied by [`PostgresStore::migrate`] — never by connecting.
+//! costs the server a copy, not a conversion; and `0003_customer_ledger_statistics.sql`,
+//! which fixes the planner's estimate of a stream's length so that the store's prepared
+//! statements keep one generic plan when a few customers hold long streams), embedded with
+//! [`sqlx::migrate!`] as [`MIGRATOR`] and applied by [`PostgresStore::migrate`] — never by
+//! connecting.
 //!
 //! | table | key | holds |
 //! | --- | --- | --- |
@@ -190,11 +193,19 @@ impl PostgresOptions {
 
     /// Settings from sqlx's [`ConnectOptions`], and the defaults: at most 10 connections, 10 s
     /// to wait for one, 5 s to open one, and a ping before using one that was idle for 30 s.
+    /// The store's sessions run with `plan_cache_mode = force_generic_plan` (each of its
+    /// statements looks up one key, and a generic plan spares the server re-planning it).
     pub fn from_connect_options(connect: ConnectOptions) -> Self {
         let connect = match connect.get_application_name() {
             Some(_) => connect,
             None => connect.application_name("tessera"),
         };
+        // Every statement the store runs looks up one customer, partner or key, so a
+        // generic plan (made once per connection) suits it whatever the parameters; left to
+        // itself, PostgreSQL re-plans on every execution whenever a few customers hold far
+        // more entries than the rest (see migration 0003), and planning then costs more
+        // than running the statement.
+        let connect = connect.options([("plan_cache_mode", "force_generic_plan")]);
         Self {
             connect,
             pool: PoolSettings {
