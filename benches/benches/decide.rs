@@ -17,6 +17,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use tessera_benches::{Rng, pattern};
 use tessera_core::partner::DeclarationStatus;
 use tessera_core::{
     Catalog, Choice, ChoiceKey, ConsentState, CustomerChange, Declaration, Directory, LegalBasis,
@@ -42,31 +43,6 @@ const PAIRED_ROUNDS: usize = 1_001;
 const T0: OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
 /// The ecosystem position recorded with every broad choice: after every activation.
 const BROAD_POSITION: u64 = 1_000;
-
-/// A small deterministic generator (SplitMix64), so every run builds the same data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn percent(&mut self) -> usize {
-        self.below(100)
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// The names of the default catalog, as strings.
 struct Names {
@@ -103,27 +79,19 @@ impl Names {
     }
 }
 
-fn pattern<T: std::str::FromStr>(s: &str) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    s.parse().expect("a catalog name")
-}
-
 fn declaration(
     purpose: &str,
     data: &[&str],
     channels: &[&str],
     legal_basis: LegalBasis,
 ) -> Declaration {
-    Declaration {
-        purpose: pattern(purpose),
-        data: data.iter().map(|d| pattern(d)).collect(),
-        channels: channels.iter().map(|c| pattern(c)).collect(),
+    tessera_benches::declaration(
+        purpose,
+        data,
+        channels,
         legal_basis,
-        notice: "https://example.invalid/notice/v3".into(),
-        status: DeclarationStatus::Approved,
-    }
+        DeclarationStatus::Approved,
+    )
 }
 
 fn roles_of(i: usize) -> Vec<Role> {

@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use futures::FutureExt as _;
+use tessera_benches::{Rng, pattern};
 use tessera_core::partner::DeclarationStatus;
 use tessera_core::token::RootKey;
 use tessera_core::{
@@ -73,33 +74,9 @@ const T0: OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
 /// "Now" for every check and choice: after every populated entry.
 const NOW: OffsetDateTime = datetime!(2026-01-02 0:00 UTC);
 
-/// A small deterministic generator (SplitMix64), so every run builds the same data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Polls a memory-store future once: it never waits.
 fn now<F: std::future::Future>(f: F) -> F::Output {
     f.now_or_never().expect("the memory store never waits")
-}
-
-fn pattern<T: std::str::FromStr>(s: &str) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    s.parse().expect("a catalog name")
 }
 
 fn declaration(
@@ -108,14 +85,13 @@ fn declaration(
     channels: &[&str],
     legal_basis: LegalBasis,
 ) -> Declaration {
-    Declaration {
-        purpose: pattern(purpose),
-        data: data.iter().map(|d| pattern(d)).collect(),
-        channels: channels.iter().map(|c| pattern(c)).collect(),
+    tessera_benches::declaration(
+        purpose,
+        data,
+        channels,
         legal_basis,
-        notice: "https://example.invalid/notice/v3".into(),
-        status: DeclarationStatus::Pending,
-    }
+        DeclarationStatus::Pending,
+    )
 }
 
 fn key(scope: Scope, purpose: &str, data: &str, channel: &str) -> ChoiceKey {

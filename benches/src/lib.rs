@@ -63,3 +63,60 @@ pub fn paired(
     );
     paired
 }
+
+/// A small deterministic generator (SplitMix64), so every run builds the same data.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (which must not be 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// A number below 100.
+    pub fn percent(&mut self) -> usize {
+        self.below(100)
+    }
+
+    /// One of `items` (which must not be empty).
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// Parses a catalog name or pattern the bench knows to be valid.
+pub fn pattern<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse().expect("a catalog name")
+}
+
+/// A declaration of `purpose` over `data` on `channels`.
+pub fn declaration(
+    purpose: &str,
+    data: &[&str],
+    channels: &[&str],
+    legal_basis: tessera_core::LegalBasis,
+    status: tessera_core::partner::DeclarationStatus,
+) -> tessera_core::Declaration {
+    tessera_core::Declaration {
+        purpose: pattern(purpose),
+        data: data.iter().map(|d| pattern(d)).collect(),
+        channels: channels.iter().map(|c| pattern(c)).collect(),
+        legal_basis,
+        notice: "https://example.invalid/notice/v3".into(),
+        status,
+    }
+}

@@ -909,6 +909,7 @@ const CHANNELS: usize = 2;
 /// A state's symbols for one catalog's names, so that a decision finds the symbols of a
 /// resolved name and of its ancestors with one array read. Built on the first decision
 /// against that catalog; dropped whenever a key brings in a new name.
+#[derive(Clone)]
 struct Binding {
     /// Held, not only compared: while it lives, no other catalog can have its address.
     catalog: Arc<CatalogNames>,
@@ -961,17 +962,6 @@ impl fmt::Debug for Binding {
         f.debug_struct("Binding")
             .field("names", &self.symbols.len())
             .finish_non_exhaustive()
-    }
-}
-
-impl Clone for Binding {
-    fn clone(&self) -> Self {
-        Self {
-            catalog: Arc::clone(&self.catalog),
-            symbols: self.symbols.clone(),
-            starts: self.starts.clone(),
-            kinds: self.kinds,
-        }
     }
 }
 
