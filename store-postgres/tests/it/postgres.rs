@@ -164,6 +164,49 @@ async fn terminate(options: &PgConnectOptions, application: &str) -> i64 {
     n
 }
 
+/// A connection holding an exclusive lock on the customer ledger, until [`release`].
+async fn lock_ledger(options: &PgConnectOptions) -> PgConnection {
+    let mut conn = sql(options).await;
+    sqlx::raw_sql("BEGIN; LOCK TABLE customer_ledger IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut conn)
+        .await
+        .expect("lock the ledger");
+    conn
+}
+
+/// Releases the lock of [`lock_ledger`] once `n` connections with this application name
+/// wait for it, so that `n` concurrent calls each hold a connection of their own. (Without
+/// the lock a call can finish before the next one starts, on a busy machine, and they share
+/// one connection.)
+async fn release(mut lock: PgConnection, options: &PgConnectOptions, application: &str, n: i64) {
+    let mut observer = sql(options).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE application_name = $1 AND wait_event_type = 'Lock'",
+        )
+        .bind(application)
+        .fetch_one(&mut observer)
+        .await
+        .expect("count the waiting connections");
+        if waiting >= n {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} connections should wait for the lock; {waiting} do"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sqlx::raw_sql("COMMIT")
+        .execute(&mut lock)
+        .await
+        .expect("release the lock");
+    observer.close().await.expect("close");
+    lock.close().await.expect("close");
+}
+
 #[sqlx::test(migrations = false)]
 async fn a_lost_connection_is_unavailable_and_the_next_call_recovers(
     _: PgPoolOptions,
@@ -202,9 +245,17 @@ async fn a_lost_connection_is_unavailable_and_the_next_call_recovers(
     assert_eq!(store.read(c, 1).await, Ok(vec![first, second]));
 
     // Several connections lost at once: one call fails, the next recovers.
-    let busy = join_all((0..4).map(|_| store.last_seq(c))).await;
+    let lock = lock_ledger(&options).await;
+    let (busy, ()) = tokio::join!(
+        join_all((0..4).map(|_| store.last_seq(c))),
+        release(lock, &options, &application, 4),
+    );
     assert!(busy.iter().all(Result::is_ok));
-    assert!(terminate(&options, &application).await >= 2);
+    assert_eq!(
+        terminate(&options, &application).await,
+        4,
+        "four connections"
+    );
     assert!(matches!(
         store.last_seq(c).await,
         Err(StoreError::Unavailable(_))
