@@ -109,8 +109,8 @@ impl<'de> Deserialize<'de> for EntryHash {
 }
 
 /// Who made a change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Actor {
     /// The customer, in a session of their own.
     Customer,
@@ -124,8 +124,8 @@ pub enum Actor {
 }
 
 /// A change to a customer's stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum CustomerChange {
     /// The customer exists (always seq 1).
     Registered,
@@ -172,6 +172,87 @@ pub enum CustomerChange {
         /// The partner.
         partner: PartnerId,
     },
+}
+
+// Decoding: both enums are internally tagged (`{"type": "choice_set", …}`), and decoding
+// them is most of the work of reading a stream, so they decode through `crate::tagged`,
+// which skips serde's buffering when the tag comes first. The mirrors below are their
+// externally tagged form, which that decoder hands the variant's fields to; `remote` makes
+// the compiler check each mirror against its enum.
+
+/// [`Actor`], externally tagged.
+#[derive(Deserialize)]
+#[serde(remote = "Actor", rename_all = "snake_case", deny_unknown_fields)]
+enum ActorVariants {
+    Customer,
+    Partner { partner: PartnerId },
+    Orchestrator,
+}
+
+impl<'de> crate::tagged::Tagged<'de> for Actor {
+    const TAG: &'static str = "kind";
+    const EXPECTING: &'static str = "an actor";
+
+    fn externally_tagged<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ActorVariants::deserialize(deserializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Actor {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::tagged::deserialize(deserializer)
+    }
+}
+
+/// [`CustomerChange`], externally tagged.
+#[derive(Deserialize)]
+#[serde(
+    remote = "CustomerChange",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
+enum CustomerChangeVariants {
+    Registered,
+    ChoiceSet {
+        key: ChoiceKey,
+        choice: Choice,
+    },
+    ChoiceCleared {
+        key: ChoiceKey,
+    },
+    IdentifierLinked {
+        kind: String,
+        digest: String,
+    },
+    IdentifierUnlinked {
+        digest: String,
+    },
+    Merged {
+        survivor: CustomerId,
+        absorbed: CustomerId,
+    },
+    Erased,
+    RelationshipStarted {
+        partner: PartnerId,
+    },
+    RelationshipEnded {
+        partner: PartnerId,
+    },
+}
+
+impl<'de> crate::tagged::Tagged<'de> for CustomerChange {
+    const TAG: &'static str = "type";
+    const EXPECTING: &'static str = "a customer change";
+
+    fn externally_tagged<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        CustomerChangeVariants::deserialize(deserializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for CustomerChange {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::tagged::deserialize(deserializer)
+    }
 }
 
 /// A change to the ecosystem's stream: catalog, governance and partners.

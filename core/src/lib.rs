@@ -157,6 +157,7 @@ pub mod ledger;
 pub mod partner;
 pub mod receipt;
 pub mod store;
+mod tagged;
 pub mod token;
 
 pub use catalog::{Catalog, Channel, DataCategory, Pattern, PurposeId};

@@ -4,5 +4,6 @@ mod canonical;
 mod golden;
 mod naive;
 mod props;
+mod tagged;
 mod tokens;
 mod vectors;
