@@ -322,9 +322,7 @@ impl LedgerStore for MemoryStore {
 
     async fn last_seq(&self, customer: CustomerId) -> Result<u64, StoreError> {
         let shard = read(self.inner.shard(customer));
-        Ok(shard
-            .get(&customer)
-            .map_or(0, |stream| last_seq(stream)))
+        Ok(shard.get(&customer).map_or(0, |stream| last_seq(stream)))
     }
 
     async fn append_ecosystem(
