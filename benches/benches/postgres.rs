@@ -240,8 +240,7 @@ async fn setup() -> (PostgresStore, Vec<CustomerId>, Request) {
 }
 
 async fn seed(eco: &Ecosystem<PostgresStore>, partner: PartnerId) -> Vec<CustomerId> {
-    // Polled together on one task (the facade's futures hold a `&dyn SecureRandom`, which
-    // is not `Send`); the store's connections still work in parallel.
+    // Polled together on one task; the store's connections still work in parallel.
     let rng = SystemRandom::new();
     let seeder = |_| async {
         let mut mine = Vec::new();

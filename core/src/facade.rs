@@ -4,6 +4,10 @@
 //! Writes go to the store first and only then into the in-process cache, and every read
 //! asks the store for the customer's last seq before it trusts a cached state, so a cached
 //! state never answers after a newer append was acknowledged — by this process or another.
+//!
+//! Its futures are `Send`, so they can run on a multi-threaded runtime, in `tokio::spawn` or
+//! an HTTP handler: randomness is taken as `&(dyn SecureRandom + Sync)`, and `ring`'s
+//! `SystemRandom` is `Sync`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -336,7 +340,7 @@ impl<S: Store> Ecosystem<S> {
         sector: Option<SectorId>,
         origin: Origin,
         now: OffsetDateTime,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<Partner, EcosystemError> {
         let id = PartnerId::generate(now, rng)?;
         let change = EcosystemChange::PartnerEnrolled {
@@ -470,7 +474,7 @@ impl<S: Store> Ecosystem<S> {
     pub async fn register(
         &self,
         now: OffsetDateTime,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<CustomerId, EcosystemError> {
         let customer = CustomerId::generate(now, rng)?;
         let entry = CustomerEntry::next(
@@ -835,7 +839,7 @@ impl<S: Store> Ecosystem<S> {
         partner: PartnerId,
         ttl: time::Duration,
         now: OffsetDateTime,
-        rng: &dyn SecureRandom,
+        rng: &(dyn SecureRandom + Sync),
     ) -> Result<IssuedToken, EcosystemError> {
         let customer = self.canonical_customer(customer).await?;
         let eco = self.fresh_ecosystem().await?;

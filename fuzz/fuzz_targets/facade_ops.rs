@@ -1097,7 +1097,7 @@ fn enrol(
     roles: Vec<Role>,
     decls: Vec<Declaration>,
     now: OffsetDateTime,
-    rng: &dyn ring::rand::SecureRandom,
+    rng: &(dyn ring::rand::SecureRandom + Sync),
 ) -> PartnerId {
     let p = expect_ok(
         block_on(eco.enrol_partner(name, roles.clone(), None, Origin::Orchestrator, now, rng)),

@@ -2,6 +2,7 @@
 //! suite, each on a fresh store, plus tests of what only this backend promises.
 
 mod shared;
+mod spawn;
 mod threads;
 
 use tessera_store_conformance as conformance;
