@@ -423,7 +423,7 @@ fn build_world(input: &Input) -> World {
     }
     World {
         directory,
-        broad_only: input.broad_only % 4 == 0,
+        broad_only: input.broad_only.is_multiple_of(4),
         purposes,
         data,
         channels,
