@@ -128,10 +128,11 @@ impl fmt::Debug for MemoryStore {
 
 /// One shard of the customer ledgers.
 ///
-/// The customer ledgers are found by foldhash, seeded per process, rather than std's
-/// SipHash: a check looks a customer up twice (shard, then map), and SipHash was most of
-/// the memory store's share of a warm check. Customer IDs are made by Tessera, not chosen
-/// by callers, so the weaker flooding resistance costs nothing here.
+/// The customer ledgers are found by foldhash rather than std's SipHash: a check looks a
+/// customer up twice (shard, then map), and SipHash was most of the memory store's share
+/// of a warm check. foldhash is seeded at random per process, so callers cannot predict
+/// collisions, though it is not a keyed PRF as SipHash is; and the IDs that fill the maps
+/// are the ones the facade draws at random when it registers a customer.
 type Shard = RwLock<HashMap<CustomerId, Vec<CustomerEntry>, RandomState>>;
 
 struct Inner {
