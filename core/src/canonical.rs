@@ -613,6 +613,16 @@ impl<'a> ser::Serializer for &'a mut Canonical {
     }
 }
 
+/// Methods of [`MapKey`] for what cannot be a map key: each gives up on the value (to the
+/// reference, which reports the error, or to no output at all for exact bytes).
+macro_rules! not_a_key {
+    ($($method:ident($($arg:ty),*) -> $ok:ty;)*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<$ok, Fallback> {
+            Err(Fallback)
+        })*
+    };
+}
+
 /// Map keys: strings only (and what serde_json writes as the same string).
 struct MapKey;
 
@@ -652,54 +662,10 @@ impl ser::Serializer for MapKey {
         value.serialize(self)
     }
 
-    fn serialize_bool(self, _: bool) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_i8(self, _: i8) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_i16(self, _: i16) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_i32(self, _: i32) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_i64(self, _: i64) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_u8(self, _: u8) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_u16(self, _: u16) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_u32(self, _: u32) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_u64(self, _: u64) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_f32(self, _: f32) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_f64(self, _: f64) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_none(self) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
     fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<String, Fallback> {
         Err(Fallback)
     }
-    fn serialize_unit(self) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<String, Fallback> {
-        Err(Fallback)
-    }
+
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
         _: &'static str,
@@ -709,46 +675,32 @@ impl ser::Serializer for MapKey {
     ) -> Result<String, Fallback> {
         Err(Fallback)
     }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, Fallback> {
-        Err(Fallback)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Fallback> {
-        Err(Fallback)
+
+    not_a_key! {
+        serialize_bool(bool) -> String;
+        serialize_i8(i8) -> String;
+        serialize_i16(i16) -> String;
+        serialize_i32(i32) -> String;
+        serialize_i64(i64) -> String;
+        serialize_u8(u8) -> String;
+        serialize_u16(u16) -> String;
+        serialize_u32(u32) -> String;
+        serialize_u64(u64) -> String;
+        serialize_f32(f32) -> String;
+        serialize_f64(f64) -> String;
+        serialize_bytes(&[u8]) -> String;
+        serialize_none() -> String;
+        serialize_unit() -> String;
+        serialize_unit_struct(&'static str) -> String;
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize)
+            -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize)
+            -> Self::SerializeStructVariant;
     }
 }
 

@@ -5,9 +5,9 @@
 //! asks the store for the customer's last seq before it trusts a cached state, so a cached
 //! state never answers after a newer append was acknowledged — by this process or another.
 //!
-//! Its futures are `Send`, so they can run on a multi-threaded runtime, in `tokio::spawn` or
-//! an HTTP handler: randomness is taken as `&(dyn SecureRandom + Sync)`, and `ring`'s
-//! `SystemRandom` is `Sync`.
+//! Its futures are `Send`, so an embedder can spawn them as tasks of a multi-threaded
+//! executor or await them in an HTTP handler: randomness is taken as
+//! `&(dyn SecureRandom + Sync)`, and `ring`'s `SystemRandom` is `Sync`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

@@ -314,6 +314,18 @@ impl<S: Store> World<S> {
     }
 
     /// A partner that enrolled itself.
+    /// A realizer that enrolled itself and declared [`usage`] itself, neither approved yet.
+    async fn applicant(&self, name: &str) -> Partner {
+        let applied = self.self_enrolled(name, &[Role::Realizer]).await;
+        done(
+            self.eco
+                .declare(applied.id, usage(), Origin::SelfService, self.tick())
+                .await,
+            "self-declare",
+        );
+        applied
+    }
+
     async fn self_enrolled(&self, name: &str, roles: &[Role]) -> Partner {
         done(
             self.eco
@@ -1364,13 +1376,7 @@ pub async fn partner_changes_reach_other_handles<S: Store>(store: &S) {
         Some(c)
     );
 
-    let applied = w.self_enrolled("parking", &[Role::Realizer]).await;
-    done(
-        w.eco
-            .declare(applied.id, usage(), Origin::SelfService, w.tick())
-            .await,
-        "self-declare",
-    );
+    let applied = w.applicant("parking").await;
     done(
         a.approve_partner(applied.id, w.tick()).await,
         "approve, through A, a partner that enrolled through B",
@@ -1503,13 +1509,7 @@ pub async fn cold_and_warm_checks_see_partner_changes<S: Store>(store: &S) {
         "a reinstatement acknowledged elsewhere is seen by the next check, cold or warm"
     );
 
-    let applied = w.self_enrolled("parking", &[Role::Realizer]).await;
-    done(
-        w.eco
-            .declare(applied.id, usage(), Origin::SelfService, w.tick())
-            .await,
-        "self-declare",
-    );
+    let applied = w.applicant("parking").await;
     done(w.eco.approve_partner(applied.id, w.tick()).await, "approve");
     let analytics = ask(applied.id, "analytics.usage", "behavior", None);
     assert_eq!(answers(analytics.clone()).await, [Reason::NotDeclared; 4]);

@@ -116,7 +116,7 @@ fn objects() -> impl Strategy<Value = String> {
         9 => prop::collection::vec((keys(), values()), 0..6).prop_map(|members| {
             let members: Vec<String> = members
                 .into_iter()
-                .map(|(k, v)| format!("\"{k}\": {v}"))
+                .map(|(k, v)| member(&k, &v))
                 .collect();
             object(&members)
         }),
@@ -144,15 +144,17 @@ fn valid_members() -> Vec<Vec<String>> {
     let mut out = Vec::new();
     for (variant, fields) in bodies {
         for at in 0..=fields.len() {
-            let mut members: Vec<String> = fields
-                .iter()
-                .map(|(k, v)| format!("\"{k}\": {v}"))
-                .collect();
+            let mut members: Vec<String> = fields.iter().map(|(k, v)| member(k, v)).collect();
             members.insert(at, format!("\"type\": \"{variant}\""));
             out.push(members);
         }
     }
     out
+}
+
+/// `"key": value`, the value already JSON.
+fn member(key: &str, value: &str) -> String {
+    format!("\"{key}\": {value}")
 }
 
 fn object(members: &[String]) -> String {
@@ -279,7 +281,7 @@ proptest! {
     ) {
         let mut members = base;
         for (k, v) in extra {
-            members.insert(at.min(members.len()), format!("\"{k}\": {v}"));
+            members.insert(at.min(members.len()), member(&k, &v));
         }
         let text = object(&members);
         let (fast, derived) = both_change(&text);
