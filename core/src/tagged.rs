@@ -1,15 +1,18 @@
-//! Internally tagged enums (`{"type": "choice_set", "key": …}`), decoded without buffering
-//! when the tag comes first.
+//! Internally tagged enums (`{"type": "choice_set", "key": …}`), decoded without copying
+//! the object into a tree.
 //!
 //! serde's derived decoder for `#[serde(tag = "…")]` first copies the whole object into an
 //! intermediate tree, because the tag may come anywhere, and then decodes the variant from
-//! that copy. Every entry Tessera writes puts the tag first, and decoding ledger entries is
-//! most of the work of reading a customer's stream, so this decoder reads the first key and,
-//! when it is the tag, hands the rest of the object straight to the variant's fields. Any
-//! other order takes the general path: the object is copied into a [`serde_json::Value`]
-//! and decoded from there. Both paths decode the variant with serde's derived decoder for
-//! the externally tagged form of the same enum (a `#[serde(remote = …)]` mirror, which the
-//! compiler holds to the real enum), so they accept the same objects as serde's derived
+//! that copy. Decoding ledger entries is most of the work of reading a customer's stream, so
+//! this decoder reads the object in order: when the first key is the tag (as in the JSON
+//! serde writes), it hands the rest of the object straight to the variant's fields; when the
+//! tag comes later (as in canonical JSON, where keys are sorted, which is how the Postgres
+//! store keeps entries), it keeps the members before the tag as their JSON text, unparsed
+//! (serde_json's raw values), and then hands the variant those members, parsed from that
+//! text, followed by the rest. A deserializer that cannot give a value's text (one reading a
+//! [`serde_json::Value`]) has those members kept as values instead. Every path decodes the
+//! variant with serde's derived decoder for the externally tagged form of the same enum (a
+//! `#[serde(remote = …)]` mirror, which the compiler holds to the real enum), so they accept the same objects as serde's derived
 //! internally tagged decoder with `deny_unknown_fields`: unknown and duplicate fields are
 //! errors, and so is a second tag. One difference, on purpose: the derived decoder ignores
 //! fields beside a variant that has none (`{"type": "registered", "x": 1}`), which would let
@@ -52,53 +55,213 @@ impl<'de, T: Tagged<'de>> Visitor<'de> for TaggedVisitor<T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
-        let Some(first) = map.next_key::<Cow<'de, str>>()? else {
+        let Some(first) = map.next_key::<Text<'de>>()?.map(|t| t.0) else {
             return Err(de::Error::missing_field(T::TAG));
         };
         if first == T::TAG {
-            let variant: Cow<'de, str> = map.next_value()?;
+            let Text(variant) = map.next_value()?;
             return T::externally_tagged(Rest { variant, map });
         }
-        // The general path: copy the object, take the tag out, decode the rest.
-        let mut object = serde_json::Map::new();
+        // The tag comes later (as in canonical JSON, where keys are sorted): keep the members
+        // before it, then decode the variant from them and the members after it.
+        let mut before: Vec<(Cow<'de, str>, Buffered<'de>)> = Vec::new();
         let mut key = Some(first);
+        while let Some(k) = key {
+            if k == T::TAG {
+                let Text(variant) = map.next_value()?;
+                let map = Replay {
+                    before: before.into_iter(),
+                    value: None,
+                    after: map,
+                };
+                return T::externally_tagged(Rest { variant, map });
+            }
+            if before.iter().any(|(seen, _)| *seen == k) {
+                return Err(de::Error::custom(format_args!("duplicate field `{k}`")));
+            }
+            let value: Buffered<'de> = map.next_value()?;
+            before.push((k, value));
+            key = map.next_key::<Text<'de>>()?.map(|t| t.0);
+        }
+        Err(de::Error::missing_field(T::TAG))
+    }
+}
+
+/// A string, borrowed from the input when the deserializer can lend it (serde's own
+/// `Cow<str>` always copies).
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v)))
+    }
+}
+
+/// serde_json's name for its raw values: given it, serde_json reading text hands the visitor
+/// the value's text unparsed (as a map of this one key to the text) instead of the value.
+/// Any other deserializer decodes the value as usual.
+const RAW_VALUE: &str = "$serde_json::private::RawValue";
+
+/// A member's value kept until the tag is known: the value's JSON text when the deserializer
+/// can give it (serde_json reading text, with its `raw_value` feature, which the workspace
+/// turns on), so that it is parsed once more but never copied into a tree; otherwise (any
+/// other deserializer, or if serde_json ever stops answering to [`RAW_VALUE`]) the value as
+/// a [`serde_json::Value`]: slower, with the same result.
+enum Buffered<'de> {
+    Raw(Cow<'de, str>),
+    Value(serde_json::Value),
+}
+
+impl<'de> de::Deserialize<'de> for Buffered<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_newtype_struct(RAW_VALUE, BufferedVisitor)
+    }
+}
+
+struct BufferedVisitor;
+
+impl<'de> Visitor<'de> for BufferedVisitor {
+    type Value = Buffered<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Buffered<'de>, A::Error> {
+        let mut object = serde_json::Map::new();
+        let mut key = map.next_key::<Text<'de>>()?.map(|t| t.0);
+        if key.as_deref() == Some(RAW_VALUE) {
+            return map.next_value().map(|Text(raw)| Buffered::Raw(raw));
+        }
         while let Some(k) = key {
             let value: serde_json::Value = map.next_value()?;
             if object.insert(k.clone().into_owned(), value).is_some() {
                 return Err(de::Error::custom(format_args!("duplicate field `{k}`")));
             }
-            key = map.next_key()?;
+            key = map.next_key::<Text<'de>>()?.map(|t| t.0);
         }
-        let variant = match object.remove(T::TAG) {
-            Some(serde_json::Value::String(variant)) => variant,
-            Some(other) => {
-                return Err(de::Error::invalid_type(
-                    unexpected(&other),
-                    &"a variant name",
-                ));
-            }
-            None => return Err(de::Error::missing_field(T::TAG)),
-        };
-        let value = if object.is_empty() {
-            serde_json::Value::String(variant)
-        } else {
-            let mut outer = serde_json::Map::new();
-            outer.insert(variant, serde_json::Value::Object(object));
-            serde_json::Value::Object(outer)
-        };
-        T::externally_tagged(value).map_err(de::Error::custom)
+        Ok(Buffered::Value(serde_json::Value::Object(object)))
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Buffered<'de>, D::Error> {
+        de::Deserialize::deserialize(deserializer).map(Buffered::Value)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Buffered<'de>, D::Error> {
+        de::Deserialize::deserialize(deserializer).map(Buffered::Value)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Buffered<'de>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Buffered::Value(serde_json::Value::Array(items)))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Buffered<'de>, E> {
+        Ok(Buffered::Value(v.into()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Buffered<'de>, E> {
+        Ok(Buffered::Value(v.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Buffered<'de>, E> {
+        Ok(Buffered::Value(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Buffered<'de>, E> {
+        Ok(Buffered::Value(v.into()))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Buffered<'de>, E> {
+        Ok(Buffered::Value(v.into()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Buffered<'de>, E> {
+        Ok(Buffered::Value(serde_json::Value::Null))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Buffered<'de>, E> {
+        Ok(Buffered::Value(serde_json::Value::Null))
     }
 }
 
-/// What a JSON value is, for an error message.
-fn unexpected(value: &serde_json::Value) -> de::Unexpected<'_> {
-    match value {
-        serde_json::Value::Null => de::Unexpected::Unit,
-        serde_json::Value::Bool(b) => de::Unexpected::Bool(*b),
-        serde_json::Value::Number(_) => de::Unexpected::Other("a number"),
-        serde_json::Value::String(s) => de::Unexpected::Str(s),
-        serde_json::Value::Array(_) => de::Unexpected::Seq,
-        serde_json::Value::Object(_) => de::Unexpected::Map,
+impl<'de> Buffered<'de> {
+    /// Decodes the kept value with `seed`.
+    fn decode<S: DeserializeSeed<'de>, E: de::Error>(self, seed: S) -> Result<S::Value, E> {
+        let value = match self {
+            Buffered::Raw(Cow::Borrowed(text)) => {
+                let mut de = serde_json::Deserializer::from_str(text);
+                let value = seed.deserialize(&mut de).map_err(E::custom)?;
+                de.end().map_err(E::custom)?;
+                return Ok(value);
+            }
+            // Text the deserializer could not lend for `'de` (it read from a stream).
+            Buffered::Raw(Cow::Owned(text)) => serde_json::from_str(&text).map_err(E::custom)?,
+            Buffered::Value(value) => value,
+        };
+        seed.deserialize(value).map_err(E::custom)
+    }
+}
+
+/// The members of an object without its tag: those kept before it, then the rest.
+struct Replay<'de, A> {
+    before: std::vec::IntoIter<(Cow<'de, str>, Buffered<'de>)>,
+    /// The value of the kept member whose key was handed out last.
+    value: Option<Buffered<'de>>,
+    after: A,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Replay<'de, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let Some((key, value)) = self.before.next() else {
+            return self.after.next_key_seed(seed);
+        };
+        self.value = Some(value);
+        match key {
+            Cow::Borrowed(k) => seed.deserialize(de::value::BorrowedStrDeserializer::new(k)),
+            Cow::Owned(k) => seed.deserialize(k.into_deserializer()),
+        }
+        .map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        match self.value.take() {
+            Some(value) => value.decode(seed),
+            None => self.after.next_value_seed(seed),
+        }
     }
 }
 
@@ -146,7 +309,7 @@ impl<'de, A: MapAccess<'de>> de::VariantAccess<'de> for Fields<A> {
     type Error = A::Error;
 
     fn unit_variant(mut self) -> Result<(), A::Error> {
-        match self.0.next_key::<Cow<'de, str>>()? {
+        match self.0.next_key::<Text<'de>>()?.map(|t| t.0) {
             None => Ok(()),
             Some(key) => Err(de::Error::custom(format_args!(
                 "unknown field `{key}`, there are no fields"

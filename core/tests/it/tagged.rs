@@ -198,9 +198,12 @@ fn every_variant_decodes_whatever_the_tags_place() {
         let (fast, derived) = both_change(&text);
         assert!(fast.is_some(), "{text} decodes");
         assert_eq!(fast, derived, "{text}");
-        // And from a parsed value (a map in key order: the general path).
+        // And from a parsed value (members before the tag kept as values, not as text),
+        // and from a stream (their text copied, as a stream cannot lend it).
         let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
         assert_eq!(serde_json::from_value::<CustomerChange>(value).ok(), fast);
+        let streamed = serde_json::from_reader::<_, CustomerChange>(text.as_bytes());
+        assert_eq!(streamed.ok(), fast, "{text} from a stream");
     }
     for text in [
         r#"{"kind": "customer"}"#,
