@@ -27,7 +27,7 @@ use crate::id::{
 use crate::identity::{Identifier, Proof, identifier_digest};
 use crate::ledger::{
     Actor, CustomerChange, CustomerEntry, EcosystemChange, EcosystemEntry, Entry, LedgerError,
-    verify,
+    Stored, verify,
 };
 use crate::partner::{Declaration, Governance, Origin, Partner, PartnerStatus, Role};
 use crate::receipt::{ReceiptError, ReceiptSigner, SignedReceipt};
@@ -258,7 +258,7 @@ impl<S: Store> Ecosystem<S> {
     async fn fresh_ecosystem(&self) -> Result<Arc<EcosystemState>, EcosystemError> {
         let current = self.ecosystem();
         let entries = self.store.read_ecosystem(current.position() + 1).await?;
-        self.absorb_ecosystem(current, &entries)
+        self.absorb_ecosystem(current, &unchecked(entries))
     }
 
     /// Folds the ecosystem entries the store holds after `current` (verified first) into the
@@ -266,15 +266,15 @@ impl<S: Store> Ecosystem<S> {
     fn absorb_ecosystem(
         &self,
         current: Arc<EcosystemState>,
-        entries: &[EcosystemEntry],
+        entries: &[Stored<EcosystemEntry>],
     ) -> Result<Arc<EcosystemState>, EcosystemError> {
         if entries.is_empty() {
             return Ok(current);
         }
-        crate::ledger::verify_from(entries, current.head()).map_err(LedgerError::from)?;
+        crate::ledger::verify_stored_from(entries, current.head()).map_err(LedgerError::from)?;
         let mut next = (*current).clone();
         for e in entries {
-            next.apply(e)?;
+            next.apply(e.entry())?;
         }
         self.set_ecosystem(next);
         Ok(self.ecosystem())
@@ -539,23 +539,24 @@ impl<S: Store> Ecosystem<S> {
             None => (ConsentState::new(), 1),
         };
         let entries = self.store.read(customer, from).await?;
-        self.absorb_customer(customer, state, &entries)
+        self.absorb_customer(customer, state, &unchecked(entries))
     }
 
-    /// Folds entries read from the store (verified first: every hash recomputed, every link
-    /// checked) into `state`, and caches the result. `None` for a customer with no entries.
+    /// Folds entries read from the store (verified first: every hash recomputed or checked
+    /// against the bytes it was taken over, every link checked) into `state`, and caches the
+    /// result. `None` for a customer with no entries.
     fn absorb_customer(
         &self,
         customer: CustomerId,
         mut state: ConsentState,
-        entries: &[CustomerEntry],
+        entries: &[Stored<CustomerEntry>],
     ) -> Result<Option<Arc<ConsentState>>, EcosystemError> {
         if entries.is_empty() {
             return Ok((state.seq() > 0).then(|| Arc::new(state)));
         }
-        crate::ledger::verify_from(entries, state.head()).map_err(LedgerError::from)?;
+        crate::ledger::verify_stored_from(entries, state.head()).map_err(LedgerError::from)?;
         for e in entries {
-            state.apply(e)?;
+            state.apply(e.entry())?;
         }
         let state = Arc::new(state);
         // Never replace a newer cached state with an older one read concurrently.
@@ -589,7 +590,12 @@ impl<S: Store> Ecosystem<S> {
         let state = match cached {
             None => self.absorb_customer(customer, ConsentState::new(), &tails.customer)?,
             Some(c) if tails.customer.is_empty() && tails.last_seq == c.seq() => Some(c),
-            Some(c) if tails.customer.first().is_some_and(|e| e.seq == c.seq() + 1) => {
+            Some(c)
+                if tails
+                    .customer
+                    .first()
+                    .is_some_and(|e| e.entry().seq == c.seq() + 1) =>
+            {
                 self.absorb_customer(customer, (*c).clone(), &tails.customer)?
             }
             // The store holds less than the cache (a restored backup), or an append landed
@@ -1289,6 +1295,11 @@ struct ExportDoc {
     relationships: Vec<String>,
     choices: Vec<ListedChoice>,
     ledger: Vec<CustomerEntry>,
+}
+
+/// Entries from a store read that hands over values: every hash is to be recomputed.
+fn unchecked<E>(entries: Vec<E>) -> Vec<Stored<E>> {
+    entries.into_iter().map(Stored::unchecked).collect()
 }
 
 fn actor_for(origin: Origin, partner: PartnerId) -> Actor {

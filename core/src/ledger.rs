@@ -9,6 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ring::digest;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
@@ -410,11 +411,93 @@ impl<S: Serialize + Clone + PartialEq, C: Serialize> Entry<S, C> {
 
     /// Recomputes the hash from the other fields.
     pub fn compute_hash(&self) -> Result<EntryHash, LedgerError> {
-        let bytes = self.canonical_bytes()?;
-        let d = digest::digest(&digest::SHA256, &bytes);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(d.as_ref());
-        Ok(EntryHash(out))
+        Ok(sha256(&self.canonical_bytes()?))
+    }
+}
+
+fn sha256(bytes: &[u8]) -> EntryHash {
+    let d = digest::digest(&digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    EntryHash(out)
+}
+
+/// What [`Entry::canonical_bytes`] writes, read back: an entry without its hash.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body<S, C> {
+    actor: Actor,
+    change: C,
+    prev_hash: EntryHash,
+    #[serde(with = "time::serde::rfc3339")]
+    recorded_at: OffsetDateTime,
+    seq: u64,
+    stream: S,
+}
+
+/// An entry as a store read it back, and whether its hash is already known to be the hash
+/// of its fields.
+///
+/// A store that keeps each entry as the bytes its hash was taken over
+/// ([`Entry::canonical_bytes`]) reads it with [`Stored::open`], which checks SHA-256 of those
+/// bytes against the hash: a match proves the fields are the hashed ones (the bytes decode to
+/// exactly one entry, whose canonical bytes they are), as recomputing the hash would, without
+/// encoding anything again. A store that keeps entries as values hands them over with
+/// [`Stored::unchecked`], and the reader recomputes each hash
+/// ([`verify_stored_from`]). Either way the reader still checks every link, seq and stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored<E> {
+    entry: E,
+    hash_checked: bool,
+}
+
+impl<E> Stored<E> {
+    /// An entry whose hash the reader must recompute.
+    pub fn unchecked(entry: E) -> Self {
+        Self {
+            entry,
+            hash_checked: false,
+        }
+    }
+
+    /// The entry.
+    pub fn entry(&self) -> &E {
+        &self.entry
+    }
+
+    /// The entry, without the note.
+    pub fn into_entry(self) -> E {
+        self.entry
+    }
+
+    /// Whether [`Stored::open`] found SHA-256 of the entry's bytes to be its hash.
+    pub fn hash_checked(&self) -> bool {
+        self.hash_checked
+    }
+}
+
+impl<S: DeserializeOwned, C: DeserializeOwned> Stored<Entry<S, C>> {
+    /// Reads an entry from the bytes its hash was taken over ([`Entry::canonical_bytes`]) and
+    /// the hash stored beside them. When SHA-256 of `bytes` is `hash`, the entry is marked
+    /// checked; when it is not (the bytes or the hash were edited), the entry is returned
+    /// unchecked, so that the reader's verification reports the edit at its seq, as it would
+    /// for a store that keeps values. Bytes that are not an entry are
+    /// [`LedgerError::Malformed`].
+    pub fn open(bytes: &[u8], hash: EntryHash) -> Result<Self, LedgerError> {
+        let body: Body<S, C> = serde_json::from_slice(bytes)
+            .map_err(|e| LedgerError::Malformed(format!("not a ledger entry: {e}")))?;
+        Ok(Self {
+            entry: Entry {
+                stream: body.stream,
+                seq: body.seq,
+                recorded_at: body.recorded_at,
+                actor: body.actor,
+                change: body.change,
+                prev_hash: body.prev_hash,
+                hash,
+            },
+            hash_checked: sha256(bytes) == hash,
+        })
     }
 }
 
@@ -463,21 +546,47 @@ where
     S: Serialize + Clone + PartialEq,
     C: Serialize,
 {
+    verify_chain(entries.iter().map(|e| (e, false)), after)
+}
+
+/// [`verify_from`] for entries a store read back: the hash of an entry [`Stored::open`]
+/// checked is not recomputed; everything else is checked as for any entry.
+pub fn verify_stored_from<S, C>(
+    entries: &[Stored<Entry<S, C>>],
+    after: Option<(u64, EntryHash)>,
+) -> Result<(), ChainError>
+where
+    S: Serialize + Clone + PartialEq,
+    C: Serialize,
+{
+    verify_chain(entries.iter().map(|e| (&e.entry, e.hash_checked)), after)
+}
+
+/// Verifies entries, each with whether its hash is already known to be its fields' hash.
+fn verify_chain<'a, S, C>(
+    entries: impl Iterator<Item = (&'a Entry<S, C>, bool)>,
+    after: Option<(u64, EntryHash)>,
+) -> Result<(), ChainError>
+where
+    S: Serialize + Clone + PartialEq + 'a,
+    C: Serialize + 'a,
+{
     let (mut seq, mut prev) = after.unwrap_or((0, EntryHash::ZERO));
-    let stream = entries.first().map(|e| &e.stream);
-    for entry in entries {
+    let mut first: Option<&S> = None;
+    for (entry, hash_checked) in entries {
+        let stream = *first.get_or_insert(&entry.stream);
         let expected = seq + 1;
         let at = |problem| ChainError {
             seq: expected,
             problem,
         };
-        if Some(&entry.stream) != stream {
+        if entry.stream != *stream {
             return Err(at(ChainProblem::WrongStream));
         }
         if entry.seq != expected {
             return Err(at(ChainProblem::OutOfOrder));
         }
-        if entry.compute_hash().ok() != Some(entry.hash) {
+        if !hash_checked && entry.compute_hash().ok() != Some(entry.hash) {
             return Err(at(ChainProblem::Edited));
         }
         if entry.prev_hash != prev {

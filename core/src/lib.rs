@@ -170,7 +170,8 @@ pub use facade::{Ecosystem, EcosystemConfig, EcosystemError, Secrets};
 pub use id::{CustomerId, EcosystemId, PartnerId, Pseudonym, PseudonymSecret, SectorId};
 pub use identity::{Identifier, Proof};
 pub use ledger::{
-    Actor, CustomerChange, CustomerEntry, EcosystemChange, EcosystemEntry, Entry, EntryHash, verify,
+    Actor, CustomerChange, CustomerEntry, EcosystemChange, EcosystemEntry, Entry, EntryHash,
+    Stored, verify,
 };
 pub use partner::{
     Declaration, Governance, GovernanceMode, LegalBasis, Origin, Partner, PartnerStatus, Role,

@@ -14,7 +14,7 @@ use std::future::Future;
 
 use crate::id::{CustomerId, PartnerId, Pseudonym, SectorId};
 use crate::identity::Identifier;
-use crate::ledger::{CustomerEntry, EcosystemEntry};
+use crate::ledger::{CustomerEntry, EcosystemEntry, Stored};
 use crate::partner::Partner;
 
 /// What a store operation can fail with.
@@ -44,14 +44,18 @@ pub enum StoreError {
 /// What [`LedgerStore::read_with_ecosystem`] returns: the tail of one customer's stream and
 /// the tail of the ecosystem ledger, read together.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Each entry comes as a [`Stored`]: a store that keeps the bytes an entry's hash was taken
+/// over opens it with [`Stored::open`] (its hash checked on the way), any other store hands
+/// it over with [`Stored::unchecked`]; the facade recomputes the hashes of the unchecked ones.
 pub struct Tails {
     /// The customer's entries with seq ≥ the `from_seq` asked for, in order.
-    pub customer: Vec<CustomerEntry>,
+    pub customer: Vec<Stored<CustomerEntry>>,
     /// The customer's last seq (0 if it has none): the seq of the last entry in `customer`,
     /// or, when that is empty, what [`LedgerStore::last_seq`] would say.
     pub last_seq: u64,
     /// The ecosystem entries with seq ≥ the `ecosystem_from_seq` asked for, in order.
-    pub ecosystem: Vec<EcosystemEntry>,
+    pub ecosystem: Vec<Stored<EcosystemEntry>>,
 }
 
 /// The per-customer and ecosystem ledgers.
@@ -117,9 +121,9 @@ pub trait LedgerStore: Send + Sync {
                 None => self.last_seq(customer).await?,
             };
             Ok(Tails {
-                customer: entries,
+                customer: entries.into_iter().map(Stored::unchecked).collect(),
                 last_seq,
-                ecosystem,
+                ecosystem: ecosystem.into_iter().map(Stored::unchecked).collect(),
             })
         }
     }

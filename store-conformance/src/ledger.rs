@@ -1,7 +1,12 @@
 //! Ledger behaviours: appends and reads, optimistic concurrency, and bad input, for customer
 //! streams and the ecosystem ledger.
 
-use tessera_core::{CustomerEntry, CustomerId, EcosystemEntry, EcosystemId, EntryHash, Store};
+use std::fmt;
+
+use serde::Serialize;
+use tessera_core::{
+    CustomerEntry, CustomerId, EcosystemEntry, EcosystemId, Entry, EntryHash, Store, Stored,
+};
 
 use crate::fixture::{
     conflict, customer, customer_entries, ecosystem, ecosystem_entries, head, invalid, ok,
@@ -521,6 +526,25 @@ pub async fn ecosystem_append_rejects_bad_input<S: Store>(store: &S) {
     ecosystem_unchanged(store, &before, "bad ecosystem appends").await;
 }
 
+/// The entries of a read, each checked to be honest about its hash: one a store marks as
+/// checked ([`Stored::open`]) really has the hash of its fields.
+fn values<S, C>(read: &[Stored<Entry<S, C>>]) -> Vec<Entry<S, C>>
+where
+    S: Serialize + Clone + PartialEq + fmt::Debug,
+    C: Serialize + Clone + fmt::Debug,
+{
+    for e in read {
+        if e.hash_checked() {
+            assert_eq!(
+                e.entry().compute_hash().ok(),
+                Some(e.entry().hash),
+                "an entry marked as checked has the hash of its fields: {e:?}"
+            );
+        }
+    }
+    read.iter().map(|e| e.entry().clone()).collect()
+}
+
 /// `read_with_ecosystem` answers what the separate reads answer: the customer's entries from
 /// any seq (none past the end, none for an unknown customer), its last seq whatever the
 /// seq asked from, and the ecosystem entries from any seq; and what was acknowledged before
@@ -539,7 +563,7 @@ pub async fn read_with_ecosystem_agrees_with_separate_reads<S: Store>(store: &S)
             let skip = usize::try_from(from.saturating_sub(1)).unwrap_or(usize::MAX);
             let eco_skip = usize::try_from(eco_from.saturating_sub(1)).unwrap_or(usize::MAX);
             assert_eq!(
-                tails.customer,
+                values(&tails.customer),
                 entries.iter().skip(skip).cloned().collect::<Vec<_>>(),
                 "the customer's entries with seq >= {from}"
             );
@@ -548,7 +572,7 @@ pub async fn read_with_ecosystem_agrees_with_separate_reads<S: Store>(store: &S)
                 "the customer's last seq, read from seq {from}"
             );
             assert_eq!(
-                tails.ecosystem,
+                values(&tails.ecosystem),
                 eco.iter().skip(eco_skip).cloned().collect::<Vec<_>>(),
                 "the ecosystem entries with seq >= {eco_from}"
             );
@@ -579,7 +603,11 @@ pub async fn read_with_ecosystem_agrees_with_separate_reads<S: Store>(store: &S)
         "read after both appends",
     );
     assert_eq!(
-        (tails.customer, tails.last_seq, tails.ecosystem),
+        (
+            values(&tails.customer),
+            tails.last_seq,
+            values(&tails.ecosystem)
+        ),
         (more, 7, eco_more),
         "acknowledged appends to the customer and to the ecosystem are in the next read"
     );

@@ -87,8 +87,8 @@ use foldhash::fast::RandomState;
 
 use tessera_core::{
     CustomerEntry, CustomerId, EcosystemEntry, Identifier, IdentityStore, LedgerStore, Partner,
-    PartnerId, PartnerStore, Pseudonym, PseudonymStore, Revocation, SectorId, StoreError, Tails,
-    TokenRecord, TokenStore,
+    PartnerId, PartnerStore, Pseudonym, PseudonymStore, Revocation, SectorId, StoreError, Stored,
+    Tails, TokenRecord, TokenStore,
 };
 use time::OffsetDateTime;
 
@@ -280,8 +280,22 @@ fn last_seq<T>(stream: &[T]) -> u64 {
 
 /// The entries from `from_seq` on of a stream whose seqs are 1, 2, 3, ….
 fn tail<T: Clone>(entries: &[T], from_seq: u64) -> Vec<T> {
+    tail_slice(entries, from_seq).to_vec()
+}
+
+/// The entries of a stream from `from_seq` on, as values whose hashes the reader recomputes
+/// (this store keeps no bytes to check them against).
+fn stored_tail<T: Clone>(entries: &[T], from_seq: u64) -> Vec<Stored<T>> {
+    tail_slice(entries, from_seq)
+        .iter()
+        .cloned()
+        .map(Stored::unchecked)
+        .collect()
+}
+
+fn tail_slice<T>(entries: &[T], from_seq: u64) -> &[T] {
     let skip = usize::try_from(from_seq.saturating_sub(1)).unwrap_or(usize::MAX);
-    entries.get(skip..).map(<[T]>::to_vec).unwrap_or_default()
+    entries.get(skip..).unwrap_or_default()
 }
 
 impl LedgerStore for MemoryStore {
@@ -366,11 +380,11 @@ impl LedgerStore for MemoryStore {
         from_seq: u64,
         ecosystem_from_seq: u64,
     ) -> Result<Tails, StoreError> {
-        let ecosystem = tail(&read(&self.inner.ecosystem), ecosystem_from_seq);
+        let ecosystem = stored_tail(&read(&self.inner.ecosystem), ecosystem_from_seq);
         let shard = read(self.inner.shard(customer));
         let stream = shard.get(&customer).map_or(&[][..], Vec::as_slice);
         Ok(Tails {
-            customer: tail(stream, from_seq),
+            customer: stored_tail(stream, from_seq),
             last_seq: last_seq(stream),
             ecosystem,
         })

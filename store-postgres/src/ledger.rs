@@ -7,7 +7,8 @@ use serde::de::DeserializeOwned;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use tessera_core::{
-    CustomerEntry, CustomerId, EcosystemEntry, Entry, LedgerStore, StoreError, Tails,
+    CustomerEntry, CustomerId, EcosystemEntry, Entry, EntryHash, LedgerStore, StoreError, Stored,
+    Tails,
 };
 
 use crate::error::corrupt;
@@ -29,85 +30,97 @@ fn check_batch<S: PartialEq + fmt::Display, C>(
 struct Columns {
     seqs: Vec<i64>,
     hashes: Vec<Vec<u8>>,
-    entries: Vec<String>,
+    bodies: Vec<Vec<u8>>,
 }
 
-fn columns<S: Serialize, C: Serialize>(entries: &[Entry<S, C>]) -> Result<Columns, StoreError> {
+fn columns<S, C>(entries: &[Entry<S, C>]) -> Result<Columns, StoreError>
+where
+    S: Serialize + Clone + PartialEq,
+    C: Serialize,
+{
     let mut out = Columns {
         seqs: Vec::with_capacity(entries.len()),
         hashes: Vec::with_capacity(entries.len()),
-        entries: Vec::with_capacity(entries.len()),
+        bodies: Vec::with_capacity(entries.len()),
     };
     for e in entries {
         out.seqs.push(seq_param(e.seq)?);
         out.hashes.push(e.hash.0.to_vec());
-        out.entries.push(json(e)?);
+        out.bodies.push(body(e)?);
     }
     Ok(out)
 }
 
-/// An entry's JSON text, as the ledger tables keep it (`json`). A NUL character in a string
-/// is refused here, as `jsonb`, which the tables held before, refused it: an entry with one
-/// could not be kept in a `jsonb` export of the ledger either.
-fn json<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    let text = serde_json::to_string(value)
-        .map_err(|e| StoreError::Invalid(format!("the entry does not serialise: {e}")))?;
-    if has_nul_escape(&text) {
-        return Err(StoreError::Invalid(
-            "PostgreSQL refused the value: a ledger entry cannot hold U+0000".into(),
-        ));
-    }
-    Ok(text)
-}
-
-/// Whether JSON text holds the escape `\u0000` (serde_json writes a NUL character so, and a
-/// backslash only ever starts an escape).
-fn has_nul_escape(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while let Some(at) = bytes[i..].iter().position(|&b| b == b'\\') {
-        let escape = i + at;
-        if bytes.get(escape + 1) == Some(&b'u')
-            && bytes.get(escape + 2..escape + 6) == Some(b"0000")
-        {
-            return true;
-        }
-        i = escape + 2;
-        if i >= bytes.len() {
-            return false;
-        }
-    }
-    false
+/// What the ledger tables keep of an entry (column `body`): the bytes its hash is taken
+/// over, so that a reader checks the hash without encoding the entry again
+/// ([`Stored::open`]).
+fn body<S, C>(entry: &Entry<S, C>) -> Result<Vec<u8>, StoreError>
+where
+    S: Serialize + Clone + PartialEq,
+    C: Serialize,
+{
+    entry
+        .canonical_bytes()
+        .map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 /// Decodes rows of one stream — `stream`, or for `None` the stream of the first row — whose
-/// columns from `at` are `(seq, entry)`, checking that each entry is the one its row says.
+/// columns from `at` are `(seq, hash, body, entry)`, checking that each entry is the one its
+/// row says. A row written since migration 0004 holds the hashed bytes (`body`), opened with
+/// their hash checked; an older one holds the entry's JSON text (`entry`), whose hash the
+/// reader recomputes.
 fn decode_rows<S, C>(
     rows: Vec<PgRow>,
     stream: Option<&S>,
     at: usize,
-) -> Result<Vec<Entry<S, C>>, StoreError>
+) -> Result<Vec<Stored<Entry<S, C>>>, StoreError>
 where
     S: PartialEq + Clone + fmt::Display + DeserializeOwned,
     C: DeserializeOwned,
 {
-    let mut out: Vec<Entry<S, C>> = Vec::with_capacity(rows.len());
+    let mut out: Vec<Stored<Entry<S, C>>> = Vec::with_capacity(rows.len());
     for row in rows {
         let seq: i64 = row.try_get(at).map_err(|e| corrupt("ledger seq", e))?;
-        let entry: sqlx::types::Json<Entry<S, C>> = row
-            .try_get(at + 1)
-            .map_err(|e| corrupt("ledger entry", e))?;
-        let entry = entry.0;
-        let owner = stream.or_else(|| out.first().map(|e| &e.stream));
+        let body: Option<&[u8]> = row.try_get(at + 2).map_err(|e| corrupt("ledger body", e))?;
+        let stored = match body {
+            Some(bytes) => {
+                let hash: &[u8] = row.try_get(at + 1).map_err(|e| corrupt("ledger hash", e))?;
+                let hash = <[u8; 32]>::try_from(hash).map_err(|_| {
+                    StoreError::Corrupt(format!("the hash at seq {seq} is not 32 bytes"))
+                })?;
+                Stored::open(bytes, EntryHash(hash)).map_err(|e| corrupt("ledger entry", e))?
+            }
+            None => {
+                let entry: sqlx::types::Json<Entry<S, C>> = row
+                    .try_get(at + 3)
+                    .map_err(|e| corrupt("ledger entry", e))?;
+                Stored::unchecked(entry.0)
+            }
+        };
+        let entry = stored.entry();
+        let owner = stream.or_else(|| out.first().map(|e| &e.entry().stream));
         if owner.is_some_and(|s| *s != entry.stream) || u64::try_from(seq) != Ok(entry.seq) {
             return Err(StoreError::Corrupt(format!(
                 "the row at seq {seq} holds entry {} of stream {}",
                 entry.seq, entry.stream
             )));
         }
-        out.push(entry);
+        out.push(stored);
     }
     Ok(out)
+}
+
+/// [`decode_rows`] for the reads that hand over plain entries (their reader re-hashes them).
+fn decode_entries<S, C>(
+    rows: Vec<PgRow>,
+    stream: Option<&S>,
+) -> Result<Vec<Entry<S, C>>, StoreError>
+where
+    S: PartialEq + Clone + fmt::Display + DeserializeOwned,
+    C: DeserializeOwned,
+{
+    let stored = decode_rows(rows, stream, 0)?;
+    Ok(stored.into_iter().map(Stored::into_entry).collect())
 }
 
 /// The parts of [`LedgerStore::read_with_ecosystem`]'s one statement, in its first column.
@@ -131,29 +144,29 @@ impl LedgerStore for PostgresStore {
         let mut lease = self.pool.acquire().await?;
         let result = if let [entry] = entries {
             sqlx::query(
-                "INSERT INTO customer_ledger (customer_id, seq, hash, entry) \
-                 SELECT $1, $2, $3, $4::json \
+                "INSERT INTO customer_ledger (customer_id, seq, hash, body) \
+                 SELECT $1, $2, $3, $4 \
                  WHERE coalesce((SELECT max(seq) FROM customer_ledger WHERE customer_id = $1), 0) = $5",
             )
             .bind(id)
             .bind(seq_param(entry.seq)?)
             .bind(&entry.hash.0[..])
-            .bind(json(entry)?)
+            .bind(body(entry)?)
             .bind(expected)
             .execute(lease.conn())
             .await
         } else {
             let c = columns(entries)?;
             sqlx::query(
-                "INSERT INTO customer_ledger (customer_id, seq, hash, entry) \
-                 SELECT $1, t.seq, t.hash, t.entry::json \
-                 FROM unnest($2::bigint[], $3::bytea[], $4::text[]) AS t(seq, hash, entry) \
+                "INSERT INTO customer_ledger (customer_id, seq, hash, body) \
+                 SELECT $1, t.seq, t.hash, t.body \
+                 FROM unnest($2::bigint[], $3::bytea[], $4::bytea[]) AS t(seq, hash, body) \
                  WHERE coalesce((SELECT max(seq) FROM customer_ledger WHERE customer_id = $1), 0) = $5",
             )
             .bind(id)
             .bind(&c.seqs)
             .bind(&c.hashes)
-            .bind(&c.entries)
+            .bind(&c.bodies)
             .bind(expected)
             .execute(lease.conn())
             .await
@@ -182,14 +195,14 @@ impl LedgerStore for PostgresStore {
         };
         let mut lease = self.pool.acquire().await?;
         let result = sqlx::query(
-            "SELECT seq, entry FROM customer_ledger \
+            "SELECT seq, hash, body, entry FROM customer_ledger \
              WHERE customer_id = $1 AND seq >= $2 ORDER BY seq",
         )
         .bind(customer.uuid())
         .bind(from)
         .fetch_all(lease.conn())
         .await;
-        decode_rows(lease.finish(result)?, Some(&customer), 0)
+        decode_entries(lease.finish(result)?, Some(&customer))
     }
 
     async fn last_seq(&self, customer: CustomerId) -> Result<u64, StoreError> {
@@ -218,16 +231,16 @@ impl LedgerStore for PostgresStore {
         // Appends only if the last seq is the expected one and the ledger is this
         // ecosystem's (or empty).
         let result = sqlx::query(
-            "INSERT INTO ecosystem_ledger (seq, ecosystem_id, hash, entry) \
-             SELECT t.seq, $1, t.hash, t.entry::json \
-             FROM unnest($2::bigint[], $3::bytea[], $4::text[]) AS t(seq, hash, entry) \
+            "INSERT INTO ecosystem_ledger (seq, ecosystem_id, hash, body) \
+             SELECT t.seq, $1, t.hash, t.body \
+             FROM unnest($2::bigint[], $3::bytea[], $4::bytea[]) AS t(seq, hash, body) \
              WHERE coalesce((SELECT max(seq) FROM ecosystem_ledger), 0) = $5 \
                AND coalesce((SELECT ecosystem_id FROM ecosystem_ledger WHERE seq = 1), $1) = $1",
         )
         .bind(stream.as_str())
         .bind(&c.seqs)
         .bind(&c.hashes)
-        .bind(&c.entries)
+        .bind(&c.bodies)
         .bind(expected)
         .execute(lease.conn())
         .await;
@@ -260,12 +273,13 @@ impl LedgerStore for PostgresStore {
             return Ok(Vec::new());
         };
         let mut lease = self.pool.acquire().await?;
-        let result =
-            sqlx::query("SELECT seq, entry FROM ecosystem_ledger WHERE seq >= $1 ORDER BY seq")
-                .bind(from)
-                .fetch_all(lease.conn())
-                .await;
-        decode_rows(lease.finish(result)?, None, 0)
+        let result = sqlx::query(
+            "SELECT seq, hash, body, entry FROM ecosystem_ledger WHERE seq >= $1 ORDER BY seq",
+        )
+        .bind(from)
+        .fetch_all(lease.conn())
+        .await;
+        decode_entries(lease.finish(result)?, None)
     }
 
     /// One statement, so one round trip and one snapshot: the customer's entries, the
@@ -288,19 +302,22 @@ impl LedgerStore for PostgresStore {
                 None => self.last_seq(customer).await?,
             };
             return Ok(Tails {
-                customer: customer_entries,
+                customer: customer_entries
+                    .into_iter()
+                    .map(Stored::unchecked)
+                    .collect(),
                 last_seq,
-                ecosystem,
+                ecosystem: ecosystem.into_iter().map(Stored::unchecked).collect(),
             });
         };
         let mut lease = self.pool.acquire().await?;
         let result = sqlx::query(
-            "SELECT 0::int2 AS part, seq, entry FROM customer_ledger \
+            "SELECT 0::int2 AS part, seq, hash, body, entry FROM customer_ledger \
                WHERE customer_id = $1 AND seq >= $2 \
              UNION ALL \
-             SELECT 1::int2, seq, entry FROM ecosystem_ledger WHERE seq >= $3 \
+             SELECT 1::int2, seq, hash, body, entry FROM ecosystem_ledger WHERE seq >= $3 \
              UNION ALL \
-             SELECT 2::int2, max(seq), NULL FROM customer_ledger \
+             SELECT 2::int2, max(seq), NULL, NULL, NULL FROM customer_ledger \
                WHERE customer_id = $1 AND $2 > 1",
         )
         .bind(customer.uuid())
@@ -336,10 +353,10 @@ impl LedgerStore for PostgresStore {
             rows.into_iter().map(|(_, row)| row).collect::<Vec<_>>()
         };
         let (customer_rows, ecosystem_rows) = (in_order(customer_rows), in_order(ecosystem_rows));
-        let customer_entries: Vec<CustomerEntry> = decode_rows(customer_rows, Some(&customer), 1)?;
+        let customer_entries = decode_rows(customer_rows, Some(&customer), 1)?;
         let ecosystem = decode_rows(ecosystem_rows, None, 1)?;
         let last_seq = match customer_entries.last() {
-            Some(e) => e.seq,
+            Some(e) => e.entry().seq,
             None => max_seq.map_or(Ok(0), seq_value)?,
         };
         Ok(Tails {
@@ -347,31 +364,5 @@ impl LedgerStore for PostgresStore {
             last_seq,
             ecosystem,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::has_nul_escape;
-
-    #[test]
-    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
-        for (text, nul) in [
-            (r#""\u0000""#, true),
-            (r#"{"a":"x\u0000y"}"#, true),
-            (r#""\\\u0000""#, true),
-            (r#""\\u0000""#, false),
-            (r#""\u00001""#, true),
-            (r#""\u0001""#, false),
-            (r#""\n\t\"\\""#, false),
-            (r#""plain""#, false),
-            ("\\", false),
-        ] {
-            assert_eq!(has_nul_escape(text), nul, "{text}");
-        }
-        let nul = serde_json::to_string(&"a\u{0}b").unwrap();
-        assert!(has_nul_escape(&nul));
-        let backslash_u = serde_json::to_string(&"a\\u0000b").unwrap();
-        assert!(!has_nul_escape(&backslash_u));
     }
 }

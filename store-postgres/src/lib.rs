@@ -37,18 +37,30 @@
 //!
 //! ## Schema
 //!
-//! Three migrations (`migrations/0001_schema.sql`; `0002_ledger_entries_as_json.sql`,
-//! which keeps ledger entries as `json` text rather than `jsonb` so that reading a stream
-//! costs the server a copy, not a conversion; and `0003_customer_ledger_statistics.sql`,
-//! which fixes the planner's estimate of a stream's length so that the store's prepared
-//! statements keep one generic plan when a few customers hold long streams), embedded with
-//! [`sqlx::migrate!`] as [`MIGRATOR`] and applied by [`PostgresStore::migrate`] — never by
-//! connecting.
+//! Four migrations, embedded with [`sqlx::migrate!`] as [`MIGRATOR`] and applied by
+//! [`PostgresStore::migrate`] — never by connecting: `0001_schema.sql`;
+//! `0002_ledger_entries_as_json.sql`, which kept ledger entries as `json` text rather than
+//! `jsonb`; `0003_customer_ledger_statistics.sql`, which fixes the planner's estimate of a
+//! stream's length so that the store's prepared statements keep one generic plan when a few
+//! customers hold long streams; and `0004_ledger_entries_as_hashed_bytes.sql`, from which on
+//! each new entry is kept as the bytes its hash is taken over.
+//!
+//! **Ledger rows.** A row written since migration 0004 holds in `body` (`bytea`) exactly
+//! [`Entry::canonical_bytes`](tessera_core::Entry::canonical_bytes), the RFC 8785 JSON its
+//! hash is SHA-256 of, and the hash in `hash`. A check that reads a stream opens each row
+//! with [`Stored::open`](tessera_core::Stored::open): SHA-256 of `body` equal to `hash`
+//! proves the entry is the hashed one, so the facade does not encode the entry again to
+//! recompute its hash (it still checks every seq and link); an edited body comes unchecked,
+//! and the facade's verification reports it. Rows written before keep their JSON text in
+//! `entry` and are read, and re-hashed, as before; every row holds one of the two. `bytea`
+//! rather than `json`, because no server or driver may rewrite the bytes (CockroachDB's
+//! `JSON` is binary and reorders keys), and so an entry may hold any string, U+0000 too.
+//! To look inside a new entry in SQL: `convert_from(body, 'UTF8')::json`.
 //!
 //! | table | key | holds |
 //! | --- | --- | --- |
-//! | `customer_ledger` | `(customer_id, seq)` | each entry as `json` text, with its hash |
-//! | `ecosystem_ledger` | `seq` | the ecosystem's entries (one stream per database) |
+//! | `customer_ledger` | `(customer_id, seq)` | each entry's hashed bytes (`bytea`; older rows: `json` text), with its hash |
+//! | `ecosystem_ledger` | `seq` | the ecosystem's entries, kept as the customer ledger's (one stream per database) |
 //! | `identifiers` | the identifier's JSON | → `customer_id` (indexed) |
 //! | `aliases` | `absorbed_id` | → `survivor_id` |
 //! | `profiles` | `customer_id` | the profile, `jsonb` |
@@ -77,7 +89,7 @@
 //! ## Errors and failures
 //!
 //! A unique violation is [`StoreError::Conflict`]; a value PostgreSQL will not store (a NUL
-//! character in a JSON string) is [`StoreError::Invalid`]; a row that does not decode is
+//! character in a string of a profile, which is `jsonb`) is [`StoreError::Invalid`]; a row that does not decode is
 //! [`StoreError::Corrupt`]; a lost connection, a server that is down or restarting, a pool
 //! or connect timeout and a transient server failure are [`StoreError::Unavailable`]. Every
 //! write is one statement or one transaction, so a failure leaves nothing half-written —

@@ -3,11 +3,13 @@
 //! `serde_json_canonicalizer::to_vec`: on random JSON values — keys and strings full of
 //! escapes, control characters and characters on both sides of the UTF-16 surrogate range,
 //! integers around 2^53, floats — and on ledger entries of every change, customer and
-//! ecosystem, with free text drawn from the same characters.
+//! ecosystem, with free text drawn from the same characters. And those bytes, kept by a store,
+//! open back to the same entry with its hash checked.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use time::macros::datetime;
 
@@ -16,8 +18,8 @@ use tessera_core::catalog::Catalog;
 use tessera_core::partner::DeclarationStatus;
 use tessera_core::{
     Actor, Choice, ChoiceKey, CustomerChange, CustomerEntry, CustomerId, Declaration,
-    EcosystemChange, EcosystemEntry, EcosystemId, Governance, GovernanceMode, LegalBasis, Origin,
-    PartnerId, PartnerStatus, Role, Scope,
+    EcosystemChange, EcosystemEntry, EcosystemId, Entry, Governance, GovernanceMode, LegalBasis,
+    Origin, PartnerId, PartnerStatus, Role, Scope, Stored,
 };
 
 fn run<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
@@ -306,4 +308,71 @@ fn entry_canonical_bytes_are_the_reference_bytes() {
         };
         same_entry(&entry)
     });
+}
+
+/// What a store that keeps an entry's canonical bytes reads back: the bytes open to the very
+/// entry, marked as checked; beside another hash they open unchecked (so the reader
+/// re-hashes them and reports the edit); with any byte changed they are not an entry, or
+/// open unchecked.
+fn opens<S, C>(entry: &Entry<S, C>, at: usize, byte: u8) -> Result<(), TestCaseError>
+where
+    S: Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug,
+    C: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let bytes = entry.canonical_bytes().unwrap();
+    let opened = Stored::<Entry<S, C>>::open(&bytes, entry.hash).unwrap();
+    prop_assert!(opened.hash_checked());
+    prop_assert_eq!(opened.entry(), entry);
+
+    let mut other = entry.hash;
+    other.0[at % 32] ^= 1 | byte;
+    let beside = Stored::<Entry<S, C>>::open(&bytes, other).unwrap();
+    prop_assert!(!beside.hash_checked());
+    prop_assert_eq!(beside.entry().hash, other);
+
+    let mut edited = bytes.clone();
+    let i = at % edited.len();
+    if edited[i] != byte {
+        edited[i] = byte;
+        if let Ok(read) = Stored::<Entry<S, C>>::open(&edited, entry.hash) {
+            prop_assert!(!read.hash_checked(), "edited bytes are never checked");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn entries_open_from_their_canonical_bytes() {
+    let customer_entries = (
+        customer_change(),
+        actor(),
+        0i64..100_000_000,
+        prop_oneof![1u64..10, 1u64..1 << 53],
+        any::<usize>(),
+        prop_oneof![any::<u8>(), prop::sample::select(b"{}[]\":,0a\\ ".to_vec())],
+    );
+    run(
+        2_000,
+        customer_entries,
+        |(change, actor, secs, seq, at, byte)| {
+            let prev = (seq > 1).then(|| (seq - 1, tessera_core::EntryHash([0x5a; 32])));
+            let at_time =
+                T0 + time::Duration::seconds(secs) + time::Duration::microseconds(secs % 997);
+            let Ok(entry) = CustomerEntry::next(customer(), prev, at_time, actor, change) else {
+                return Ok(());
+            };
+            opens(&entry, at, byte)
+        },
+    );
+    run(
+        500,
+        (ecosystem_change(), actor(), any::<usize>(), any::<u8>()),
+        |(change, actor, at, byte)| {
+            let eco = EcosystemId::new("eco-test").unwrap();
+            let Ok(entry) = EcosystemEntry::next(eco, None, T0, actor, change) else {
+                return Ok(());
+            };
+            opens(&entry, at, byte)
+        },
+    );
 }

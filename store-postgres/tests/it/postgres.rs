@@ -9,6 +9,7 @@ use futures::future::join_all;
 use ring::rand::{SecureRandom, SystemRandom};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
+use tessera_core::ledger::{ChainError, ChainProblem, verify_stored_from};
 use tessera_core::{
     Actor, CustomerChange, CustomerEntry, CustomerId, IdentityStore, LedgerStore, PartnerId,
     StoreError, TokenRecord, TokenStore,
@@ -89,29 +90,29 @@ async fn values_postgres_refuses_are_invalid_and_write_nothing(
         "jsonb cannot hold U+0000"
     );
     assert_eq!(store.profile(c).await, Ok(None));
+    store.close().await;
+}
 
+/// Ledger entries are kept as the bytes their hash is taken over (`bytea`), so an entry
+/// holding U+0000, which `jsonb` and `json` text refuse, is kept and read back like any other.
+#[sqlx::test(migrations = false)]
+async fn entries_holding_nul_are_kept_as_they_are(_: PgPoolOptions, options: PgConnectOptions) {
+    let store = fresh(options).await;
+    let c = customer();
     let first = registered(c);
+    let second = linked(&first, "nul \u{0} inside");
+    let third = linked(&second, "nul \u{0} again");
     store
         .append(c, 0, std::slice::from_ref(&first))
         .await
         .expect("append");
-    let bad = linked(&first, "nul \u{0} inside");
-    let good = linked(&first, "fine");
-    let batch = [good.clone(), linked(&good, "nul \u{0} again")];
-    for entries in [&[bad][..], &batch[..]] {
-        assert!(
-            matches!(
-                store.append(c, 1, entries).await,
-                Err(StoreError::Invalid(_))
-            ),
-            "an entry jsonb cannot hold is Invalid"
-        );
-    }
-    assert_eq!(
-        store.read(c, 1).await,
-        Ok(vec![first]),
-        "nothing was written"
-    );
+    store
+        .append(c, 1, &[second.clone(), third.clone()])
+        .await
+        .expect("append entries holding U+0000");
+    let read = store.read(c, 1).await.expect("read");
+    assert_eq!(read, vec![first, second, third]);
+    assert_eq!(tessera_core::verify(&read), Ok(()));
     store.close().await;
 }
 
@@ -140,7 +141,18 @@ async fn damaged_rows_are_corrupt(_: PgPoolOptions, options: PgConnectOptions) {
     .execute(&mut conn)
     .await
     .expect("insert a misplaced row");
-    for c in [garbage, misplaced] {
+    // Bytes that are not an entry, where the hashed bytes belong.
+    let scrambled = customer();
+    sqlx::query(
+        "INSERT INTO customer_ledger (customer_id, seq, hash, body) VALUES ($1, 1, $2, $3)",
+    )
+    .bind(scrambled.uuid())
+    .bind(&[0u8; 32][..])
+    .bind(&b"{\"stream\":"[..])
+    .execute(&mut conn)
+    .await
+    .expect("insert a damaged body");
+    for c in [garbage, misplaced, scrambled] {
         assert!(
             matches!(store.read(c, 1).await, Err(StoreError::Corrupt(_))),
             "a row that is not its entry is Corrupt"
@@ -151,6 +163,124 @@ async fn damaged_rows_are_corrupt(_: PgPoolOptions, options: PgConnectOptions) {
 }
 
 /// Terminates the server processes of every connection with this application name.
+/// Rows written before migration 0004 hold the entry's JSON text (`entry`), not the hashed
+/// bytes (`body`): they are read as before, beside newer rows of the same stream, and only
+/// the newer rows come with their hash checked.
+#[sqlx::test(migrations = false)]
+async fn rows_written_before_the_hashed_bytes_are_read_as_before(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let store = fresh(options.clone()).await;
+    let mut conn = sql(&options).await;
+    let c = customer();
+    let first = registered(c);
+    let second = linked(&first, "older");
+    for e in [&first, &second] {
+        sqlx::query(
+            "INSERT INTO customer_ledger (customer_id, seq, hash, entry) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(c.uuid())
+        .bind(e.seq as i64)
+        .bind(&e.hash.0[..])
+        .bind(sqlx::types::Json(e))
+        .execute(&mut conn)
+        .await
+        .expect("insert a row as the store wrote it before migration 0004");
+    }
+    let third = linked(&second, "newer");
+    store
+        .append(c, 2, std::slice::from_ref(&third))
+        .await
+        .expect("append after the older rows");
+    let all = vec![first, second, third];
+    let read = store.read(c, 1).await.expect("read");
+    assert_eq!(read, all);
+    assert_eq!(tessera_core::verify(&read), Ok(()));
+    let tails = store.read_with_ecosystem(c, 1, 1).await.expect("read");
+    let checked: Vec<bool> = tails.customer.iter().map(|e| e.hash_checked()).collect();
+    assert_eq!(
+        checked,
+        [false, false, true],
+        "only the hashed bytes are checked"
+    );
+    assert_eq!(verify_stored_from(&tails.customer, None), Ok(()));
+    let (body, entry): (Option<Vec<u8>>, Option<String>) = sqlx::query_as(
+        "SELECT body, entry::text FROM customer_ledger WHERE customer_id = $1 AND seq = 3",
+    )
+    .bind(c.uuid())
+    .fetch_one(&mut conn)
+    .await
+    .expect("the new row");
+    assert_eq!(
+        (body, entry),
+        (Some(all[2].canonical_bytes().expect("bytes")), None),
+        "a new row holds the bytes its hash is taken over, and no JSON text"
+    );
+    conn.close().await.expect("close");
+    store.close().await;
+}
+
+/// An edited body no longer hashes to its row's hash, so it comes unchecked and the reader's
+/// verification reports the edit; an edit that rewrites the hash too breaks the next link.
+#[sqlx::test(migrations = false)]
+async fn an_edited_body_is_found_by_its_hash(_: PgPoolOptions, options: PgConnectOptions) {
+    let store = fresh(options.clone()).await;
+    let mut conn = sql(&options).await;
+    let c = customer();
+    let first = registered(c);
+    let second = linked(&first, "aaaa");
+    let third = linked(&second, "cccc");
+    store
+        .append(c, 0, &[first, second, third])
+        .await
+        .expect("append");
+    sqlx::query(
+        "UPDATE customer_ledger \
+         SET body = convert_to(replace(convert_from(body, 'UTF8'), 'aaaa', 'bbbb'), 'UTF8') \
+         WHERE customer_id = $1 AND seq = 2",
+    )
+    .bind(c.uuid())
+    .execute(&mut conn)
+    .await
+    .expect("edit the second entry");
+    let tails = store.read_with_ecosystem(c, 1, 1).await.expect("read");
+    assert_eq!(
+        tails.customer[1].entry().change,
+        CustomerChange::IdentifierLinked {
+            kind: "email".into(),
+            digest: "bbbb".into()
+        },
+        "the edited entry is read as edited"
+    );
+    assert!(!tails.customer[1].hash_checked());
+    assert_eq!(
+        verify_stored_from(&tails.customer, None),
+        Err(ChainError {
+            seq: 2,
+            problem: ChainProblem::Edited
+        })
+    );
+    sqlx::query(
+        "UPDATE customer_ledger SET hash = sha256(body) WHERE customer_id = $1 AND seq = 2",
+    )
+    .bind(c.uuid())
+    .execute(&mut conn)
+    .await
+    .expect("rewrite its hash");
+    let tails = store.read_with_ecosystem(c, 1, 1).await.expect("read");
+    assert!(tails.customer[1].hash_checked());
+    assert_eq!(
+        verify_stored_from(&tails.customer, None),
+        Err(ChainError {
+            seq: 3,
+            problem: ChainProblem::BrokenLink
+        })
+    );
+    conn.close().await.expect("close");
+    store.close().await;
+}
+
 async fn terminate(options: &PgConnectOptions, application: &str) -> i64 {
     let mut conn = sql(options).await;
     let n: i64 = sqlx::query_scalar(
