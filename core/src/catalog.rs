@@ -149,8 +149,7 @@ macro_rules! catalog_name {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-                Self::new(&text).map_err(serde::de::Error::custom)
+                crate::text::parse(deserializer, Self::new)
             }
         }
     };
@@ -264,8 +263,7 @@ macro_rules! pattern_impls {
 
         impl<'de> Deserialize<'de> for Pattern<$t> {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-                text.parse().map_err(serde::de::Error::custom)
+                crate::text::parse(deserializer, str::parse)
             }
         }
     };

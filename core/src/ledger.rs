@@ -104,8 +104,7 @@ impl Serialize for EntryHash {
 
 impl<'de> Deserialize<'de> for EntryHash {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        crate::text::parse(deserializer, str::parse)
     }
 }
 
@@ -484,7 +483,10 @@ impl<S: DeserializeOwned, C: DeserializeOwned> Stored<Entry<S, C>> {
     /// for a store that keeps values. Bytes that are not an entry are
     /// [`LedgerError::Malformed`].
     pub fn open(bytes: &[u8], hash: EntryHash) -> Result<Self, LedgerError> {
-        let body: Body<S, C> = serde_json::from_slice(bytes)
+        // One UTF-8 check of the whole text is cheaper than serde_json's check of each string.
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| LedgerError::Malformed(format!("not a ledger entry: {e}")))?;
+        let body: Body<S, C> = serde_json::from_str(text)
             .map_err(|e| LedgerError::Malformed(format!("not a ledger entry: {e}")))?;
         Ok(Self {
             entry: Entry {

@@ -158,6 +158,7 @@ pub mod partner;
 pub mod receipt;
 pub mod store;
 mod tagged;
+mod text;
 pub mod token;
 
 pub use catalog::{Catalog, Channel, DataCategory, Pattern, PurposeId};

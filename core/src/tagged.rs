@@ -26,6 +26,8 @@ use std::marker::PhantomData;
 use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 
+use crate::text::Text;
+
 /// An enum written with its variant's name under the key [`TAG`](Self::TAG) beside the
 /// variant's fields.
 pub(crate) trait Tagged<'de>: Sized {
@@ -84,38 +86,6 @@ impl<'de, T: Tagged<'de>> Visitor<'de> for TaggedVisitor<T> {
             key = map.next_key::<Text<'de>>()?.map(|t| t.0);
         }
         Err(de::Error::missing_field(T::TAG))
-    }
-}
-
-/// A string, borrowed from the input when the deserializer can lend it (serde's own
-/// `Cow<str>` always copies).
-struct Text<'de>(Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(TextVisitor)
-    }
-}
-
-struct TextVisitor;
-
-impl<'de> Visitor<'de> for TextVisitor {
-    type Value = Text<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
-        Ok(Text(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
-        Ok(Text(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
-        Ok(Text(Cow::Owned(v)))
     }
 }
 
