@@ -310,21 +310,30 @@ impl LedgerStore for PostgresStore {
                 ecosystem: ecosystem.into_iter().map(Stored::unchecked).collect(),
             });
         };
-        let mut lease = self.pool.acquire().await?;
-        let result = sqlx::query(
+        // Two statements, so that a read from seq 1 (a cold check) does not pay for the last
+        // seq's part: with a generic plan, a part switched off by a parameter still costs the
+        // server its setup, about 15 % of the whole statement.
+        let statement = if from <= 1 {
+            "SELECT 0::int2 AS part, seq, hash, body, entry FROM customer_ledger \
+               WHERE customer_id = $1 AND seq >= $2 \
+             UNION ALL \
+             SELECT 1::int2, seq, hash, body, entry FROM ecosystem_ledger WHERE seq >= $3"
+        } else {
             "SELECT 0::int2 AS part, seq, hash, body, entry FROM customer_ledger \
                WHERE customer_id = $1 AND seq >= $2 \
              UNION ALL \
              SELECT 1::int2, seq, hash, body, entry FROM ecosystem_ledger WHERE seq >= $3 \
              UNION ALL \
              SELECT 2::int2, max(seq), NULL, NULL, NULL FROM customer_ledger \
-               WHERE customer_id = $1 AND $2 > 1",
-        )
-        .bind(customer.uuid())
-        .bind(from)
-        .bind(eco_from)
-        .fetch_all(lease.conn())
-        .await;
+               WHERE customer_id = $1"
+        };
+        let mut lease = self.pool.acquire().await?;
+        let result = sqlx::query(statement)
+            .bind(customer.uuid())
+            .bind(from)
+            .bind(eco_from)
+            .fetch_all(lease.conn())
+            .await;
         let rows = lease.finish(result)?;
         // No ORDER BY: a sort node cost the server more than the few rows it would order.
         // The rows are put in order here, by part and seq.
