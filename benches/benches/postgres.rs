@@ -5,7 +5,7 @@
 //!   customer of its own after the head it holds (no read in between), through a store with
 //!   one connection per writer. The entries are built before the clock starts. The baseline
 //!   is pgbench's single-row insert of a row of the same shape (uuid, bigint, 32-byte hash,
-//!   the same entry as `jsonb`) with 1 and 8 clients.
+//!   the same entry's hashed bytes as `bytea`, as the ledger keeps them) with 1 and 8 clients.
 //! - `pg_check/cold/8`: `Ecosystem::check` by 8 concurrent callers (one connection each) with
 //!   a facade cache of one state, so that every check misses it and reads the customer's
 //!   whole stream (4 entries: registration and three choices) in one query, verifies the
