@@ -1,9 +1,9 @@
 //! Writes seed inputs for the fuzz targets into `fuzz/corpus/<target>/` (created if
 //! missing). Run by `fuzz/run` before a target's first run; the corpora are not committed.
 //!
-//! Only `ledger_verify` (raw JSON mode) and `token_bytes` (raw mode) profit: their raw modes
-//! take bytes that random mutation alone rarely makes into a parseable ledger or token. The
-//! other targets take structured inputs and start from nothing.
+//! Only `ledger_verify` (raw JSON mode), `stored_open` and `token_bytes` (raw mode) profit:
+//! they take bytes that random mutation alone rarely makes into a parseable ledger entry or
+//! token. The other targets take structured inputs and start from nothing.
 
 use std::fs;
 use std::path::Path;
@@ -66,6 +66,14 @@ fn main() {
     }
     let one = serde_json::to_vec(&chain[1]).expect("json");
     write(&dir, "entry", 0, &one);
+
+    // stored_open: the same entries' hashed bytes, as a store keeps them (no mode byte).
+    let dir = root.join("stored_open");
+    fs::create_dir_all(&dir).expect("corpus dir");
+    for e in &chain {
+        let bytes = e.canonical_bytes().expect("canonical bytes");
+        fs::write(dir.join(format!("entry-{}", e.seq)), bytes).expect("seed written");
+    }
 
     // token_bytes: the fixture token after 12 bytes of uses (first byte 0: raw mode).
     let dir = root.join("token_bytes");
