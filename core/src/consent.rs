@@ -898,6 +898,10 @@ struct ChoiceIndex {
     keys: Vec<(Arc<ChoiceKey>, Vec<Version<Choice>>)>,
     masks: Vec<[u64; 3]>,
     binding: OnceLock<Binding>,
+    /// Set by the first decision, which looks names up one by one; the second builds the
+    /// binding. A state decided once (a check whose state then leaves the cache) would pay
+    /// for binding the whole catalog to use it once.
+    decided: OnceLock<()>,
 }
 
 /// Which kind of catalog name: an index into [`CatalogNames::nodes`].
@@ -906,7 +910,7 @@ const DATA: usize = 1;
 const CHANNELS: usize = 2;
 
 /// A state's symbols for one catalog's names, so that a decision finds the symbols of a
-/// resolved name and of its ancestors with one array read. Built on the first decision
+/// resolved name and of its ancestors with one array read. Built on the second decision
 /// against that catalog; dropped whenever a key brings in a new name.
 #[derive(Clone)]
 struct Binding {
@@ -1064,9 +1068,12 @@ impl ChoiceIndex {
         self.masks.get(scope as usize).copied().unwrap_or([0; 3])
     }
 
-    /// The binding to `catalog`: built on first use; `None` if the state is bound to
-    /// another catalog (then names are looked up one by one).
+    /// The binding to `catalog`: built on the second decision; `None` on the first, or if
+    /// the state is bound to another catalog (then names are looked up one by one).
     fn bound(&self, catalog: &Catalog) -> Option<&Binding> {
+        if self.binding.get().is_none() && self.decided.set(()).is_ok() {
+            return None;
+        }
         let names = catalog.names();
         let binding = self.binding.get_or_init(|| Binding::new(self, names));
         Arc::ptr_eq(&binding.catalog, names).then_some(binding)
