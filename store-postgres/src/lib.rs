@@ -52,7 +52,7 @@
 //! proves the entry is the hashed one, so the facade does not encode the entry again to
 //! recompute its hash (it still checks every seq and link); an edited body comes unchecked,
 //! and the facade's verification reports it. Rows written before keep their JSON text in
-//! `entry` and are read, and re-hashed, as before; every row holds one of the two. `bytea`
+//! `entry` and are read, and re-hashed, as before (a row with neither is corrupt). `bytea`
 //! rather than `json`, because no server or driver may rewrite the bytes (CockroachDB's
 //! `JSON` is binary and reorders keys), and so an entry may hold any string, U+0000 too.
 //! To look inside a new entry in SQL: `convert_from(body, 'UTF8')::json`.

@@ -152,7 +152,15 @@ async fn damaged_rows_are_corrupt(_: PgPoolOptions, options: PgConnectOptions) {
     .execute(&mut conn)
     .await
     .expect("insert a damaged body");
-    for c in [garbage, misplaced, scrambled] {
+    // A row with neither the hashed bytes nor the JSON text.
+    let empty = customer();
+    sqlx::query("INSERT INTO customer_ledger (customer_id, seq, hash) VALUES ($1, 1, $2)")
+        .bind(empty.uuid())
+        .bind(&[0u8; 32][..])
+        .execute(&mut conn)
+        .await
+        .expect("insert a row without an entry");
+    for c in [garbage, misplaced, scrambled, empty] {
         assert!(
             matches!(store.read(c, 1).await, Err(StoreError::Corrupt(_))),
             "a row that is not its entry is Corrupt"
