@@ -258,7 +258,7 @@ impl<S: Store> Ecosystem<S> {
     async fn fresh_ecosystem(&self) -> Result<Arc<EcosystemState>, EcosystemError> {
         let current = self.ecosystem();
         let entries = self.store.read_ecosystem(current.position() + 1).await?;
-        self.absorb_ecosystem(current, &unchecked(entries))
+        self.absorb_ecosystem(current, &Stored::all_unchecked(entries))
     }
 
     /// Folds the ecosystem entries the store holds after `current` (verified first) into the
@@ -539,7 +539,7 @@ impl<S: Store> Ecosystem<S> {
             None => (ConsentState::new(), 1),
         };
         let entries = self.store.read(customer, from).await?;
-        self.absorb_customer(customer, state, &unchecked(entries))
+        self.absorb_customer(customer, state, &Stored::all_unchecked(entries))
     }
 
     /// Folds entries read from the store (verified first: every hash recomputed or checked
@@ -1295,11 +1295,6 @@ struct ExportDoc {
     relationships: Vec<String>,
     choices: Vec<ListedChoice>,
     ledger: Vec<CustomerEntry>,
-}
-
-/// Entries from a store read that hands over values: every hash is to be recomputed.
-fn unchecked<E>(entries: Vec<E>) -> Vec<Stored<E>> {
-    entries.into_iter().map(Stored::unchecked).collect()
 }
 
 fn actor_for(origin: Origin, partner: PartnerId) -> Actor {

@@ -459,6 +459,11 @@ impl<E> Stored<E> {
         }
     }
 
+    /// Entries whose hashes the reader must recompute.
+    pub fn all_unchecked(entries: Vec<E>) -> Vec<Self> {
+        entries.into_iter().map(Self::unchecked).collect()
+    }
+
     /// The entry.
     pub fn entry(&self) -> &E {
         &self.entry

@@ -113,20 +113,29 @@ pub trait LedgerStore: Send + Sync {
         from_seq: u64,
         ecosystem_from_seq: u64,
     ) -> impl Future<Output = Result<Tails, StoreError>> + Send {
-        async move {
-            let ecosystem = self.read_ecosystem(ecosystem_from_seq).await?;
-            let entries = self.read(customer, from_seq).await?;
-            let last_seq = match entries.last() {
-                Some(e) => e.seq,
-                None => self.last_seq(customer).await?,
-            };
-            Ok(Tails {
-                customer: entries.into_iter().map(Stored::unchecked).collect(),
-                last_seq,
-                ecosystem: ecosystem.into_iter().map(Stored::unchecked).collect(),
-            })
-        }
+        read_separately(self, customer, from_seq, ecosystem_from_seq)
     }
+}
+
+/// [`LedgerStore::read_with_ecosystem`] by the separate calls, as the trait's default does:
+/// for a backend that answers it in one call but not in every case.
+pub async fn read_separately<S: LedgerStore + ?Sized>(
+    store: &S,
+    customer: CustomerId,
+    from_seq: u64,
+    ecosystem_from_seq: u64,
+) -> Result<Tails, StoreError> {
+    let ecosystem = store.read_ecosystem(ecosystem_from_seq).await?;
+    let entries = store.read(customer, from_seq).await?;
+    let last_seq = match entries.last() {
+        Some(e) => e.seq,
+        None => store.last_seq(customer).await?,
+    };
+    Ok(Tails {
+        customer: Stored::all_unchecked(entries),
+        last_seq,
+        ecosystem: Stored::all_unchecked(ecosystem),
+    })
 }
 
 /// Identifiers, merge aliases and customer profiles.

@@ -294,20 +294,13 @@ impl LedgerStore for PostgresStore {
         let (Ok(from), Ok(eco_from)) = (i64::try_from(from_seq), i64::try_from(ecosystem_from_seq))
         else {
             // Beyond any stored seq: the separate reads say so without a statement of their own.
-            let ecosystem = self.read_ecosystem(ecosystem_from_seq).await?;
-            let customer_entries = self.read(customer, from_seq).await?;
-            let last_seq = match customer_entries.last() {
-                Some(e) => e.seq,
-                None => self.last_seq(customer).await?,
-            };
-            return Ok(Tails {
-                customer: customer_entries
-                    .into_iter()
-                    .map(Stored::unchecked)
-                    .collect(),
-                last_seq,
-                ecosystem: ecosystem.into_iter().map(Stored::unchecked).collect(),
-            });
+            return tessera_core::store::read_separately(
+                self,
+                customer,
+                from_seq,
+                ecosystem_from_seq,
+            )
+            .await;
         };
         // One index scan per ledger (a `UNION ALL` part switched off by a parameter would
         // still cost the server its setup with a generic plan). From seq 1 the entries say
