@@ -137,15 +137,19 @@ impl LedgerStore for PostgresStore {
         check_batch(&customer, expected_seq, entries)?;
         let expected = seq_param(expected_seq)?;
         let id = customer.uuid();
-        // No prior read: the statement appends only if the stream's last seq is the expected
-        // one, and the primary key turns a racing append of the same seq into a unique
-        // violation (Conflict). One statement is one transaction: all or nothing.
+        // No prior read: the statement appends only if the stream holds the expected seq
+        // (or none is expected), and the primary key refuses a seq the stream holds already,
+        // also to the loser of a race (a unique violation: Conflict). Seqs are contiguous
+        // from 1, so together that is "the last seq is the expected one" — checked by one
+        // key probe rather than a search for the last seq. One statement is one
+        // transaction: all or nothing.
         let mut lease = self.pool.acquire().await?;
         let result = if let [entry] = entries {
             sqlx::query(
                 "INSERT INTO customer_ledger (customer_id, seq, hash, body) \
                  SELECT $1, $2, $3, $4 \
-                 WHERE coalesce((SELECT max(seq) FROM customer_ledger WHERE customer_id = $1), 0) = $5",
+                 WHERE $5 = 0 \
+                    OR EXISTS (SELECT FROM customer_ledger WHERE customer_id = $1 AND seq = $5)",
             )
             .bind(id)
             .bind(seq_param(entry.seq)?)
@@ -160,7 +164,8 @@ impl LedgerStore for PostgresStore {
                 "INSERT INTO customer_ledger (customer_id, seq, hash, body) \
                  SELECT $1, t.seq, t.hash, t.body \
                  FROM unnest($2::bigint[], $3::bytea[], $4::bytea[]) AS t(seq, hash, body) \
-                 WHERE coalesce((SELECT max(seq) FROM customer_ledger WHERE customer_id = $1), 0) = $5",
+                 WHERE $5 = 0 \
+                    OR EXISTS (SELECT FROM customer_ledger WHERE customer_id = $1 AND seq = $5)",
             )
             .bind(id)
             .bind(&c.seqs)
@@ -233,7 +238,7 @@ impl LedgerStore for PostgresStore {
             "INSERT INTO ecosystem_ledger (seq, ecosystem_id, hash, body) \
              SELECT t.seq, $1, t.hash, t.body \
              FROM unnest($2::bigint[], $3::bytea[], $4::bytea[]) AS t(seq, hash, body) \
-             WHERE coalesce((SELECT max(seq) FROM ecosystem_ledger), 0) = $5 \
+             WHERE ($5 = 0 OR EXISTS (SELECT FROM ecosystem_ledger WHERE seq = $5)) \
                AND coalesce((SELECT ecosystem_id FROM ecosystem_ledger WHERE seq = 1), $1) = $1",
         )
         .bind(stream.as_str())

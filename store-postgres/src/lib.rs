@@ -71,12 +71,18 @@
 //!
 //! ## Optimistic concurrency without a prior read
 //!
-//! An append is one `INSERT … SELECT … WHERE <the stream's last seq> = expected_seq`: the
-//! condition rejects an `expected_seq` that is behind or ahead of the stream, and the primary
-//! key `(customer_id, seq)` rejects the loser of two appends that both saw the same head
+//! An append is one `INSERT … SELECT … WHERE expected_seq = 0 OR EXISTS <the row at
+//! expected_seq>`: the condition rejects an `expected_seq` that is ahead of the stream, and
+//! the primary key `(customer_id, seq)` rejects one that is behind it (the stream already
+//! holds `expected_seq + 1`) and the loser of two appends that both saw the same head
 //! (PostgreSQL makes the second wait for the first and then reports a unique violation).
-//! Seqs are contiguous from 1, so together they mean that an append lands exactly when its
-//! `expected_seq` is the last seq at commit. Either failure is [`StoreError::Conflict`] and
+//! Seqs are contiguous from 1 — every row is written by this statement, after a check that
+//! its batch continues `expected_seq` — so together they mean that an append lands exactly
+//! when its `expected_seq` is the last seq at commit. Both are key probes, where asking for
+//! the stream's `max(seq)` took a backward index scan under two sub-plans (4 to 15 % fewer
+//! appends per second in pgbench with `fsync` on; see BENCHMARKS.md).
+//! (A row deleted behind the store's back would break that contiguity; the facade's
+//! verification of the stream, which comes before any append, reports the gap.) Either failure is [`StoreError::Conflict`] and
 //! writes nothing; a batch is one statement, so one transaction: all its entries or none.
 //! The arguments are checked first, as the memory store does: no entries, an entry of
 //! another stream, or seqs that are not `expected_seq + 1, + 2, …` are
