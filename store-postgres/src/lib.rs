@@ -81,8 +81,10 @@
 //! when its `expected_seq` is the last seq at commit. Both are key probes, where asking for
 //! the stream's `max(seq)` took a backward index scan under two sub-plans (4 to 15 % fewer
 //! appends per second in pgbench with `fsync` on; see BENCHMARKS.md).
-//! (A row deleted behind the store's back would break that contiguity; the facade's
-//! verification of the stream, which comes before any append, reports the gap.) Either failure is [`StoreError::Conflict`] and
+//! (A row deleted behind the store's back breaks that contiguity, and an append whose
+//! `expected_seq` is the seq just before such a hole would fill it. The facade never asks
+//! for that: it appends after the last entry it read, and its verification of a stream it
+//! reads from seq 1 reports the gap.) Either failure is [`StoreError::Conflict`] and
 //! writes nothing; a batch is one statement, so one transaction: all its entries or none.
 //! The arguments are checked first, as the memory store does: no entries, an entry of
 //! another stream, or seqs that are not `expected_seq + 1, + 2, …` are
