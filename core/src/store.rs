@@ -43,11 +43,11 @@ pub enum StoreError {
 
 /// What [`LedgerStore::read_with_ecosystem`] returns: the tail of one customer's stream and
 /// the tail of the ecosystem ledger, read together.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
 ///
 /// Each entry comes as a [`Stored`]: a store that keeps the bytes an entry's hash was taken
 /// over opens it with [`Stored::open`] (its hash checked on the way), any other store hands
 /// it over with [`Stored::unchecked`]; the facade recomputes the hashes of the unchecked ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tails {
     /// The customer's entries with seq ≥ the `from_seq` asked for, in order.
     pub customer: Vec<Stored<CustomerEntry>>,
